@@ -1,0 +1,34 @@
+# finkdl — `make test` is the one command CI runs (through .ci/run).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test unit soak bench demo clean broker-jars
+
+test: $(STAMP) broker-jars
+	$(BIN)/pytest -q -m "not soak" --durations=10
+
+unit: $(STAMP)
+	$(BIN)/pytest -q -m "not broker and not soak"
+
+soak: $(STAMP) broker-jars
+	FINKDL_SOAK=1 $(BIN)/pytest -q -m soak
+
+bench: $(STAMP) broker-jars
+	$(BIN)/python bench/run.py
+
+demo: $(STAMP) broker-jars
+	$(BIN)/finkdl demo
+
+broker-jars: $(STAMP)
+	$(BIN)/python -c "from finkdl.localbroker import kafka_jars; print(kafka_jars())"
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

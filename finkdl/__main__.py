@@ -1,0 +1,3 @@
+from finkdl.cli import main
+
+main()

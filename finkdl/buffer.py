@@ -1,0 +1,89 @@
+"""What a worker holds for one partition between two flushes, and when to flush it.
+
+Values are decoded as they arrive (so decoding overlaps with the consumer's own fetching)
+and kept as Arrow; the raw bytes are kept only for the Avro output format and for values
+that would not decode, which go to the quarantine with their offsets.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pyarrow as pa
+
+from .config import FlushPolicy
+from .decode import Decoded
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A message kept raw because it would not decode."""
+
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+    reason: str
+
+
+@dataclass(frozen=True)
+class Flush:
+    """One partition's offset range [first, last], decoded, ready to be written."""
+
+    topic: str
+    partition: int
+    first: int
+    last: int
+    messages: int
+    table: pa.Table
+    raw: list[bytes] | None
+    bad: list[Quarantined]
+
+
+@dataclass
+class PartitionBuffer:
+    """Decoded chunks of one partition since ``first`` (the offset after the last commit)."""
+
+    first: int
+    keep_raw: bool = False
+    started_at: float | None = None
+    last: int | None = None
+    messages: int = 0
+    nbytes: int = 0
+    chunks: list[pa.Table] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
+    bad: list[Quarantined] = field(default_factory=list)
+
+    def add(self, decoded: Decoded, offsets: Sequence[int], values: Sequence[bytes],
+            keys: Sequence[bytes | None], timestamps: Sequence[int], now: float) -> None:
+        """Append one decoded batch of consecutive messages of this partition."""
+        if not offsets:
+            return
+        if self.started_at is None:
+            self.started_at = now
+        self.last = offsets[-1]
+        self.messages += len(offsets)
+        self.nbytes += sum(len(v) for v in values)
+        if decoded.table.num_rows:
+            self.chunks.append(decoded.table)
+        if self.keep_raw:
+            self.raw.extend(values[i] for i in decoded.indices)
+        self.bad.extend(Quarantined(offsets[u.index], timestamps[u.index], keys[u.index],
+                                    values[u.index], u.reason) for u in decoded.bad)
+
+    def should_flush(self, policy: FlushPolicy, now: float, caught_up: bool,
+                     idle_s: float, finishing: bool = False) -> bool:
+        """Big enough, old enough, or caught up with nothing new for a moment."""
+        if not self.messages:
+            return False
+        return (finishing or self.messages >= policy.max_rows or self.nbytes >= policy.max_bytes
+                or now - (self.started_at or now) >= policy.max_age_s
+                or (caught_up and idle_s >= policy.idle_s))
+
+    def take(self, topic: str, partition: int, schema: pa.Schema) -> Flush:
+        """The flush of everything held; the buffer then starts after it."""
+        table = pa.concat_tables(self.chunks) if self.chunks else schema.empty_table()
+        flush = Flush(topic, partition, self.first, self.last, self.messages,
+                      table.combine_chunks(), self.raw if self.keep_raw else None, self.bad)
+        self.__init__(first=self.last + 1, keep_raw=self.keep_raw)
+        return flush

@@ -1,0 +1,190 @@
+"""finkdl's command line: parse flags, build one config, call the core, map errors to exit codes."""
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.live import Live
+
+from . import __version__
+from .config import (FORMATS, SURVEYS, DownloadConfig, FlushPolicy, credentials_path,
+                     readable_by_others, resolve_connection)
+from .dashboard import Rates, free_space, progress_json, progress_line, render
+from .download import RunView, Summary, download
+from .errors import ExitCode, FinkdlError
+from .verify import verify
+
+err_console = Console(stderr=True, highlight=False)
+FINK_TOPIC_PREFIXES = ("ftransfer_", "fxmatch_", "fink_ai_")
+
+
+def handle_errors(func):
+    """The one place where errors become a one-line message and an exit code."""
+    @functools.wraps(func)
+    def wrapper(*args, traceback: bool = False, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except FinkdlError as exc:
+            if traceback:
+                err_console.print_exception()
+            err_console.print(f"[bold red]error:[/] {exc.message}")
+            if exc.hint:
+                err_console.print(f"  [dim]hint:[/] {exc.hint}")
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            sys.exit(ExitCode.INTERRUPTED)
+    return click.option("--traceback", is_flag=True, help="Show a full traceback on errors.")(wrapper)
+
+
+def connection_options(func):
+    for option in reversed([
+        click.option("--servers", envvar="FINKDL_SERVERS", help="Kafka servers HOST:PORT,... "
+                     "[default: from FINKDL_SERVERS or ~/.finkclient/<survey>_credentials.yml]"),
+        click.option("--group-id", envvar="FINKDL_GROUP_ID", help="Consumer group id (shared by "
+                     "every finkdl of one download, on any host)."),
+        click.option("--survey", type=click.Choice(SURVEYS), default="ztf", show_default=True),
+    ]):
+        func = option(func)
+    return func
+
+
+@click.group()
+@click.version_option(__version__)
+def main() -> None:
+    """Download Fink Data Transfer topics to partitioned Parquet, exactly once."""
+
+
+@main.command("download")
+@click.argument("topic")
+@click.option("--outdir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--partition-by", default="none", show_default=True,
+              help="none, time (year/month/day), finkclass, tnsclass, classId or any column.")
+@connection_options
+@click.option("--workers", type=click.IntRange(1), help="Worker processes [default: one per partition].")
+@click.option("--from-beginning", is_flag=True, help="Ignore the group's offsets; what the folder "
+              "already holds is not downloaded again.")
+@click.option("--limit", type=click.IntRange(0), help="Download N alerts in total, and commit exactly those.")
+@click.option("--timeout", type=float, help="Seconds without new alerts before a caught-up "
+              "partition is finished [default: credentials maxtimeout, else 10].")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="parquet", show_default=True)
+@click.option("--dump-schemas", is_flag=True, help="Write the Avro and Arrow schemas to OUTDIR/_finkdl.")
+@click.option("--schema", "schema_file", type=click.Path(path_type=Path, exists=True),
+              help="Avro schema file, instead of the <topic>_schema topic.")
+@click.option("--flush-rows", type=click.IntRange(1), default=100_000, show_default=True,
+              help="Close files after this many alerts per partition.")
+@click.option("--flush-mb", type=click.IntRange(1), default=128, show_default=True,
+              help="Close files after this many MB of alerts per partition.")
+@click.option("--flush-seconds", type=float, default=60.0, show_default=True,
+              help="Close files at least this often (less to redo after a crash).")
+@click.option("--progress", type=click.Choice(["auto", "dashboard", "plain", "json", "quiet"]),
+              default="auto", show_default=True,
+              help="auto: dashboard on a terminal, plain lines otherwise.")
+@click.option("--progress-interval", type=float, default=10.0, show_default=True,
+              help="Seconds between plain or JSON progress lines.")
+@click.option("--json-progress", is_flag=True, help="Same as --progress json.")
+@click.option("--quiet", is_flag=True, help="Same as --progress quiet.")
+@handle_errors
+def download_command(topic: str, outdir: Path, partition_by: str, servers: str | None,
+                     group_id: str | None, survey: str, workers: int | None, from_beginning: bool,
+                     limit: int | None, timeout: float | None, fmt: str, dump_schemas: bool,
+                     schema_file: Path | None, flush_rows: int, flush_mb: int, flush_seconds: float,
+                     progress: str, progress_interval: float, json_progress: bool, quiet: bool) -> None:
+    """Download TOPIC into OUTDIR; rerun the same command to resume."""
+    conn, max_timeout = resolve_connection(servers, group_id, survey)
+    warn_about(topic, survey)
+    cfg = DownloadConfig(
+        topic=topic, outdir=outdir.resolve(), connection=conn, partition_by=partition_by,
+        survey=survey, workers=workers, from_beginning=from_beginning, limit=limit,
+        timeout=timeout if timeout is not None else (max_timeout or 10.0), fmt=fmt,
+        dump_schemas=dump_schemas, schema_file=schema_file,
+        flush=FlushPolicy(max_rows=flush_rows, max_bytes=flush_mb * 1024 * 1024,
+                          max_age_s=flush_seconds))
+    mode = "json" if json_progress else "quiet" if quiet else progress
+    if mode == "auto":
+        mode = "dashboard" if err_console.is_terminal else "plain"
+    summary = run_with_progress(cfg, mode, progress_interval)
+    print_summary(summary, quiet=mode == "quiet")
+    if summary.error is not None:
+        raise summary.error
+    sys.exit(summary.outcome)
+
+
+def warn_about(topic: str, survey: str) -> None:
+    if not topic.startswith(FINK_TOPIC_PREFIXES):
+        err_console.print(f"[yellow]warning:[/] {topic!r} is not named like a Fink topic "
+                          f"({', '.join(p + '…' for p in FINK_TOPIC_PREFIXES)}); going on")
+    path = credentials_path(survey)
+    if path.exists() and readable_by_others(path):
+        err_console.print(f"[yellow]warning:[/] {path} is readable by other users; "
+                          f"run: chmod 600 {path}")
+
+
+def run_with_progress(cfg: DownloadConfig, mode: str, interval: float) -> Summary:
+    rates = Rates()
+    if mode == "dashboard":
+        latest: list[RunView] = []
+        with Live(console=err_console, refresh_per_second=4, transient=False,
+                  get_renderable=lambda: render(latest[-1], rates, free_space(cfg.outdir))
+                  if latest else "finkdl: connecting…") as _live:
+            return download(cfg, on_update=lambda view: latest[:1].clear() or latest.append(view))
+    if mode in ("plain", "json"):
+        last = [0.0]
+
+        def report(view: RunView) -> None:
+            if view.now - last[0] >= interval:
+                last[0] = view.now
+                line = progress_json(view) if mode == "json" else progress_line(view, rates)
+                click.echo(line, err=True)
+        return download(cfg, on_update=report)
+    return download(cfg)
+
+
+def print_summary(summary: Summary, quiet: bool = False) -> None:
+    """What was done, where it is, and how to read it."""
+    cfg = summary.view.config
+    wall = max(summary.wall_s, 1e-9)
+    out = err_console
+    status = "done" if summary.error is None else "stopped"
+    out.print(f"[bold]{status}:[/] {summary.alerts:,} alerts, {summary.bytes / 1e6:,.1f} MB in "
+              f"{summary.files} files, {wall:.1f} s ({summary.alerts / wall:,.0f} alerts/s)")
+    if not quiet and cfg.partition_by != "none" and summary.labels:
+        for label, n in sorted(summary.labels.items(), key=lambda kv: -kv[1])[:20]:
+            out.print(f"  {n:>10,}  {label}")
+    if summary.quarantined:
+        out.print(f"[yellow]{summary.quarantined} message(s) could not be decoded[/]; kept raw with "
+                  f"their offsets in {cfg.outdir / '_quarantine'}")
+    out.print(f"files in {cfg.outdir}")
+    out.print(f"read them with: pandas.read_parquet({str(cfg.outdir)!r})"
+              if cfg.fmt == "parquet" else "read them with: fastavro.reader(open(path, 'rb'))")
+    if summary.error is not None:
+        out.print("run the same command again to resume; nothing is downloaded twice")
+
+
+@main.command("verify")
+@click.argument("outdir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@handle_errors
+def verify_command(outdir: Path) -> None:
+    """Check OUTDIR: offset ranges per partition, gaps, overlaps, rows and duplicate ids."""
+    report = verify(outdir)
+    for p, pr in report.partitions.items():
+        ranges = ", ".join(f"{a}-{b}" for a, b in pr.merged)
+        click.echo(f"partition {p}: offsets {ranges}; {pr.rows:,} rows"
+                   + (f", {pr.quarantined} quarantined" if pr.quarantined else ""))
+        for a, b in pr.gaps:
+            click.echo(f"  GAP: offsets {a}-{b} missing")
+        for a, b in pr.overlaps:
+            click.echo(f"  OVERLAP: offsets {a}-{b} written twice")
+        for text in pr.incomplete:
+            click.echo(f"  INCOMPLETE: range {text}")
+    dup = len(report.duplicates)
+    click.echo(f"total: {report.rows:,} rows in {len(report.partitions)} partitions; "
+               f"{dup} duplicate {report.id_column or 'id'} values")
+    if not report.ok:
+        click.echo("verify: FAILED", err=True)
+        sys.exit(ExitCode.ERROR)
+    click.echo("verify: OK")

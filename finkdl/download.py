@@ -1,0 +1,166 @@
+"""The front end of a download: plan, start one worker process per partition, watch them.
+
+Workers report snapshots through a queue; this module only gathers them and hands a
+``RunView`` to whoever displays progress. It never prints: the CLI decides what to show.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue as queue_module
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .config import DownloadConfig
+from .errors import ExitCode, FinkdlError, Interrupted, WorkerError
+from .plan import RunPlan, make_plan
+from .stats import WorkerFailure, WorkerSnapshot
+
+GRACE_S = 10.0
+
+
+@dataclass
+class RunView:
+    """What a display needs: the run's settings, its plan and the latest snapshot of each worker."""
+
+    config: DownloadConfig
+    plan: RunPlan
+    started: float
+    workers: dict[int, WorkerSnapshot] = field(default_factory=dict)
+    failures: list[WorkerFailure] = field(default_factory=list)
+    stopping: str | None = None
+    now: float = 0.0
+
+    @property
+    def written(self) -> int:
+        return sum(st.written for w in self.workers.values() for st in w.partitions)
+
+
+@dataclass
+class Summary:
+    """The outcome of a run, for the final report and the exit code."""
+
+    view: RunView
+    wall_s: float
+    outcome: ExitCode
+    error: FinkdlError | None = None
+
+    @property
+    def alerts(self) -> int:
+        return sum(st.written for w in self.view.workers.values() for st in w.partitions)
+
+    @property
+    def bytes(self) -> int:
+        return sum(st.written_bytes for w in self.view.workers.values() for st in w.partitions)
+
+    @property
+    def files(self) -> int:
+        return sum(st.files for w in self.view.workers.values() for st in w.partitions)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(st.quarantined for w in self.view.workers.values() for st in w.partitions)
+
+    @property
+    def labels(self) -> Counter:
+        total: Counter = Counter()
+        for w in self.view.workers.values():
+            total.update(w.labels)
+        return total
+
+
+def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda v: None,
+             clock: Callable[[], float] = time.monotonic) -> Summary:
+    """Run a whole download; returns its summary (errors of workers are in it, not raised)."""
+    from finkdl.workers.partition_worker import WorkerPlan, main as worker_main
+
+    plan = make_plan(cfg)
+    view = RunView(cfg, plan, started=clock(), now=clock())
+    n_workers = max(1, min(cfg.workers or len(plan.topic.partitions), len(plan.topic.partitions)))
+    ctx = mp.get_context("spawn")
+    reports, stop = ctx.Queue(), ctx.Event()
+    worker_plan = WorkerPlan(cfg, plan.schema.text, plan.stop_at)
+    procs = [ctx.Process(target=worker_main, args=(worker_plan, i, reports, stop),
+                         name=f"finkdl-worker-{i}") for i in range(n_workers)]
+    for proc in procs:
+        proc.start()
+    error: FinkdlError | None = None
+    try:
+        error = _watch(procs, reports, stop, view, on_update, clock)
+    except KeyboardInterrupt:
+        view.stopping = "interrupted: writing what was fetched, then committing"
+        error = Interrupted("interrupted by the user; everything written is committed",
+                            hint="run the same command again to resume")
+    finally:
+        stop.set()
+        _wind_down(procs, reports, view, on_update, clock)
+    if error is None and view.failures:
+        error = _as_error(view.failures[0])
+    outcome = ExitCode.OK
+    if error is not None:
+        outcome = error.exit_code
+    summary = Summary(view, clock() - view.started, outcome, error)
+    if outcome == ExitCode.OK and summary.quarantined:
+        summary.outcome = ExitCode.PARTIAL
+    return summary
+
+
+def _watch(procs, reports, stop, view: RunView, on_update, clock) -> FinkdlError | None:
+    """Gather snapshots until every worker is done, one fails, or one dies."""
+    while True:
+        _drain(reports, view, timeout=0.2)
+        view.now = clock()
+        on_update(view)
+        if view.failures:
+            return _as_error(view.failures[0])
+        for i, proc in enumerate(procs):
+            if proc.exitcode is not None and not (i in view.workers and view.workers[i].done):
+                _drain(reports, view, timeout=0.5)
+                if view.failures:
+                    return _as_error(view.failures[0])
+                return WorkerError(f"worker {i} (pid {proc.pid}) died unexpectedly "
+                                   f"(exit code {proc.exitcode})",
+                                   hint="files of finished ranges are committed; rerun to resume")
+        if len(view.workers) == len(procs) and all(w.done for w in view.workers.values()):
+            return None
+
+
+def _wind_down(procs, reports, view: RunView, on_update, clock) -> None:
+    """Let workers flush and commit (up to GRACE_S); a second Ctrl-C kills them at once."""
+    deadline = clock() + GRACE_S
+    try:
+        while any(p.is_alive() for p in procs) and clock() < deadline:
+            _drain(reports, view, timeout=0.1)
+            view.now = clock()
+            on_update(view)
+    except KeyboardInterrupt:
+        view.stopping = "stopped at once: nothing uncommitted was kept"
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+    _drain(reports, view, timeout=0.0)
+    view.now = clock()
+
+
+def _drain(reports, view: RunView, timeout: float) -> None:
+    try:
+        item = reports.get(timeout=timeout) if timeout else reports.get_nowait()
+        while True:
+            if isinstance(item, WorkerSnapshot):
+                view.workers[item.worker] = item
+            elif isinstance(item, WorkerFailure):
+                view.failures.append(item)
+            item = reports.get_nowait()
+    except queue_module.Empty:
+        return
+
+
+def _as_error(failure: WorkerFailure) -> FinkdlError:
+    from . import errors
+    cls = getattr(errors, failure.kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, FinkdlError)):
+        cls = WorkerError
+    return cls(f"worker {failure.worker}: {failure.message}", failure.hint)

@@ -1,0 +1,138 @@
+"""The edge with Kafka: consumer settings, topic lookups, and errors made readable.
+
+librdkafka retries forever on an unreachable server or a refused password; here every
+lookup has a deadline and a failure becomes one ``BrokerError``/``AuthError``/``TopicError``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from .config import Connection
+from .errors import AuthError, BrokerError, TopicError
+
+_AUTH_CODES = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED,
+               KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
+# Partition EOF tells a worker it is caught up; the rest are tuned so a worker's memory
+# stays bounded whatever the message size (librdkafka prefetches up to these amounts).
+CONSUMER_DEFAULTS = {
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "auto.offset.reset": "earliest",
+    "enable.partition.eof": True,
+    "queued.max.messages.kbytes": 32768,
+    "fetch.max.bytes": 16 * 1024 * 1024,
+    "max.partition.fetch.bytes": 8 * 1024 * 1024,
+    "session.timeout.ms": 30000,
+    "max.poll.interval.ms": 600000,
+    "log_level": 0,  # errors reach the user through error_cb and finkdl's own messages
+}
+
+
+def consumer_config(conn: Connection, **overrides: object) -> dict:
+    return {**conn.kafka_config(), "group.id": conn.group_id, **CONSUMER_DEFAULTS, **overrides}
+
+
+class _ErrorTrap:
+    """Collects librdkafka's background errors, to fail fast on auth and unreachable servers."""
+
+    def __init__(self) -> None:
+        self.errors: list[KafkaError] = []
+
+    def __call__(self, err: KafkaError) -> None:
+        self.errors.append(err)
+
+    def raise_auth(self, conn: Connection) -> None:
+        for err in self.errors:
+            if err.code() in _AUTH_CODES:
+                raise AuthError(f"the servers {conn.servers} refused the credentials "
+                                f"of user {conn.username!r}: {err.str()}",
+                                hint=f"check the username and password (from {conn.source})")
+
+
+def open_consumer(conn: Connection, **overrides: object) -> tuple[Consumer, _ErrorTrap]:
+    trap = _ErrorTrap()
+    return Consumer(consumer_config(conn, error_cb=trap, **overrides)), trap
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    topic: str
+    partitions: list[int]
+
+
+def describe_topic(consumer: Consumer, trap: _ErrorTrap, conn: Connection, topic: str,
+                   timeout: float) -> TopicInfo:
+    """The topic's partitions; clear errors for unreachable servers, auth and missing topics."""
+    deadline = time.monotonic() + timeout
+    while True:
+        trap.raise_auth(conn)
+        try:
+            meta = consumer.list_topics(topic, timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+        except KafkaException as exc:
+            trap.raise_auth(conn)
+            if time.monotonic() < deadline:
+                continue
+            raise BrokerError(f"cannot reach the Kafka servers {conn.servers} "
+                              f"within {timeout:.0f} s ({exc.args[0].str()})",
+                              hint=f"check --servers (taken from {conn.source}) and your network") from exc
+        trap.raise_auth(conn)
+        info = meta.topics.get(topic)
+        if info is None or info.error is not None and info.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            raise TopicError(f"topic {topic!r} does not exist on {conn.servers}",
+                             hint="the transfer job may not have started yet, or matched no "
+                                  "alert; check the name in the Fink Data Transfer page")
+        if info.error is not None:
+            if info.error.code() in _AUTH_CODES:
+                raise AuthError(f"not allowed to read topic {topic!r}: {info.error.str()}",
+                                hint=f"check the username (from {conn.source})")
+            if time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            raise TopicError(f"topic {topic!r} is not readable: {info.error.str()}")
+        return TopicInfo(topic, sorted(info.partitions))
+
+
+def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 10.0) -> tuple[int, int]:
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+    except KafkaException as exc:
+        raise BrokerError(f"cannot read the offsets of {topic}[{partition}]: {exc.args[0].str()}") from exc
+
+
+def committed(consumer: Consumer, topic: str, partitions: list[int], timeout: float = 10.0) -> dict[int, int | None]:
+    """The group's committed offset per partition (None when never committed)."""
+    try:
+        tps = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
+    except KafkaException as exc:
+        raise BrokerError(f"cannot read the committed offsets of {topic}: {exc.args[0].str()}") from exc
+    return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in tps}
+
+
+def read_all(conn: Connection, topic: str, timeout: float) -> list:
+    """Every message of a small topic (the schema topic), from the beginning, without a group."""
+    consumer, trap = open_consumer(conn, **{"group.id": "finkdl-schema-reader",
+                                            "enable.partition.eof": True})
+    try:
+        info = describe_topic(consumer, trap, conn, topic, timeout)
+        ends = {}
+        for p in info.partitions:
+            low, high = watermarks(consumer, topic, p, timeout)
+            if high > low:
+                ends[p] = high
+        if not ends:
+            return []
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        messages, deadline = [], time.monotonic() + timeout
+        while ends and time.monotonic() < deadline:
+            for msg in consumer.consume(100, timeout=0.5):
+                if msg.error():
+                    continue
+                messages.append(msg)
+                if msg.offset() + 1 >= ends.get(msg.partition(), 0):
+                    ends.pop(msg.partition(), None)
+        return messages
+    finally:
+        consumer.close()

@@ -1,0 +1,76 @@
+"""Where a partition resumes, which leftovers go, and the synchronous commit.
+
+Commit order, per flush: write every file (temporary name, fsync, rename, fsync folder),
+then commit ``last + 1`` synchronously and check the answer. A crash between the two leaves
+complete files whose offsets are not committed: the next owner of the partition keeps a
+range only if all its files are present, and removes anything else at or past its start.
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from .errors import BrokerError
+from .naming import FileRange, parse_file_name
+
+
+@dataclass(frozen=True)
+class DataFile:
+    path: Path
+    range: FileRange
+
+
+def scan(outdir: Path) -> list[DataFile]:
+    """Every finkdl file under the output folder (including the quarantine)."""
+    found = []
+    for root, _dirs, files in os.walk(outdir):
+        for name in files:
+            parsed = parse_file_name(name)
+            if parsed:
+                found.append(DataFile(Path(root) / name, parsed))
+    return found
+
+
+def complete_ranges(files: Iterable[DataFile]) -> dict[tuple[int, int], list[DataFile]]:
+    """Ranges (first, last) of one partition whose files are all present."""
+    by_range: dict[tuple[int, int, int], list[DataFile]] = defaultdict(list)
+    for f in files:
+        by_range[(f.range.first, f.range.last, f.range.files)].append(f)
+    return {(first, last): group for (first, last, n), group in by_range.items() if len(group) == n}
+
+
+def resume_point(files: list[DataFile], start: int) -> tuple[int, list[DataFile]]:
+    """Where a partition resumes, and the files to delete before resuming.
+
+    Complete ranges that continue from ``start`` (written, not yet committed) are kept and
+    skipped over; any other file at or past the resume point is a leftover of a crash.
+    """
+    complete = complete_ranges(files)
+    advanced = True
+    while advanced:
+        advanced = False
+        for first, last in complete:
+            if first <= start <= last:
+                start, advanced = last + 1, True
+    leftovers = [f for f in files if f.range.last >= start]
+    return start, leftovers
+
+
+def commit(consumer: Consumer, topic: str, partition: int, next_offset: int) -> None:
+    """Commit synchronously and raise if the broker refused it."""
+    try:
+        result = consumer.commit(offsets=[TopicPartition(topic, partition, next_offset)],
+                                 asynchronous=False)
+    except KafkaException as exc:
+        raise BrokerError(f"commit of partition {partition} at offset {next_offset} failed: "
+                          f"{exc.args[0].str()}",
+                          hint="the files are on disk; rerun to resume") from exc
+    for tp in result or []:
+        if tp.error:
+            raise BrokerError(f"commit of partition {partition} failed: {tp.error.str()}",
+                              hint="the files are on disk; rerun to resume")

@@ -1,0 +1,155 @@
+"""Before any worker starts: the schema, the partitioning, the output folder, the --limit shares.
+
+Everything a user can get wrong is checked here, once, with a clear error, so workers
+start only on a run that can succeed.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import TopicPartition
+
+from .arrow_schema import arrow_schema
+from .config import DownloadConfig
+from .errors import OutputError, SchemaError, TopicError
+from .kafka import TopicInfo, committed, describe_topic, open_consumer, read_all, watermarks
+from .naming import META_DIR
+from .offsets import resume_point, scan
+from .partitioning import partitioning_for
+from .schema import Schema, load_schema_file, looks_like_schema, parse_schema, schema_topic
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    partition: int
+    low: int
+    high: int
+    committed: int | None
+    start: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.high - self.start)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    topic: TopicInfo
+    schema: Schema
+    schema_source: str
+    partitions: list[PartitionPlan]
+    stop_at: dict[int, int] | None
+
+    @property
+    def to_fetch(self) -> int:
+        if self.stop_at is None:
+            return sum(p.lag for p in self.partitions)
+        return sum(max(0, self.stop_at[p.partition] - p.start) for p in self.partitions)
+
+
+def split_limit(lags: dict[int, int], limit: int) -> dict[int, int]:
+    """Share ``limit`` alerts among partitions as evenly as their lags allow (water-filling)."""
+    share = {p: 0 for p in lags}
+    remaining = limit
+    open_parts = sorted((lag, p) for p, lag in lags.items() if lag > 0)
+    while remaining > 0 and open_parts:
+        fair = max(1, remaining // len(open_parts))
+        next_open = []
+        for lag, p in open_parts:
+            take = min(fair, lag - share[p], remaining)
+            share[p] += take
+            remaining -= take
+            if share[p] < lag:
+                next_open.append((lag, p))
+            if remaining == 0:
+                break
+        open_parts = next_open
+    return share
+
+
+def find_schema(cfg: DownloadConfig) -> tuple[Schema, str]:
+    """The writer schema: --schema file, else ``<topic>_schema``, else a schema-bearing key."""
+    if cfg.schema_file:
+        return load_schema_file(cfg.schema_file), str(cfg.schema_file)
+    source = schema_topic(cfg.topic)
+    try:
+        messages, missing = read_all(cfg.connection, source, timeout=min(cfg.timeout, 15.0) + 5), False
+    except TopicError:  # no schema topic: the schema may travel in the message keys
+        messages, missing = [], True
+    keyed = [m for m in messages if m.key()]
+    if keyed:
+        return parse_schema(keyed[-1].key(), f"topic {source}"), f"topic {source}"
+    first = _first_message(cfg)
+    if first is not None and looks_like_schema(first.key()):
+        return parse_schema(first.key(), f"the key of {cfg.topic}'s messages"), "message keys"
+    why = "does not exist" if missing else "holds no schema"
+    raise SchemaError(f"no schema found for {cfg.topic}: topic {source} {why}",
+                      hint="the transfer job may still be starting; or pass --schema FILE")
+
+
+def _first_message(cfg: DownloadConfig):
+    consumer, trap = open_consumer(cfg.connection, **{"group.id": "finkdl-schema-probe"})
+    try:
+        info = describe_topic(consumer, trap, cfg.connection, cfg.topic, cfg.timeout)
+        for p in info.partitions:
+            low, high = watermarks(consumer, cfg.topic, p)
+            if high > low:
+                consumer.assign([TopicPartition(cfg.topic, p, low)])
+                for _ in range(20):
+                    msg = consumer.poll(0.5)
+                    if msg is not None and not msg.error():
+                        return msg
+        return None
+    finally:
+        consumer.close()
+
+
+def check_outdir(outdir: Path) -> None:
+    """Create the output folder and prove it is writable, before any alert is fetched."""
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        probe = outdir / f".finkdl-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"output folder {outdir} is not writable: {exc.strerror}",
+                          hint="choose another --outdir") from exc
+
+
+def make_plan(cfg: DownloadConfig) -> RunPlan:
+    consumer, trap = open_consumer(cfg.connection)
+    try:
+        info = describe_topic(consumer, trap, cfg.connection, cfg.topic, cfg.timeout)
+        schema, source = find_schema(cfg)
+        arrow_schema(schema.avro)
+        partitioning_for(cfg.partition_by, cfg.survey, schema)
+        check_outdir(cfg.outdir)
+        group = committed(consumer, cfg.topic, info.partitions)
+        existing = scan(cfg.outdir)
+        plans = []
+        for p in info.partitions:
+            low, high = watermarks(consumer, cfg.topic, p)
+            done = group.get(p)
+            base = low if (cfg.from_beginning or done is None) else max(done, low)
+            start, _ = resume_point([f for f in existing if f.range.partition == p], base)
+            plans.append(PartitionPlan(p, low, high, done, start))
+    finally:
+        consumer.close()
+    stop_at = None
+    if cfg.limit is not None:
+        shares = split_limit({pp.partition: pp.lag for pp in plans}, cfg.limit)
+        stop_at = {pp.partition: pp.start + shares[pp.partition] for pp in plans}
+    if cfg.dump_schemas:
+        dump_schemas(cfg.outdir, schema)
+    return RunPlan(info, schema, source, plans, stop_at)
+
+
+def dump_schemas(outdir: Path, schema: Schema) -> None:
+    """The Avro and Arrow schemas beside the output (in a folder readers skip)."""
+    folder = outdir / META_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "schema.avsc").write_text(json.dumps(schema.avro, indent=2))
+    (folder / "schema.arrow.txt").write_text(arrow_schema(schema.avro).to_string(show_schema_metadata=False))

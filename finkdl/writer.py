@@ -1,0 +1,153 @@
+"""Durable files for one flush: temporary name, fsync, rename, fsync of the folder.
+
+A flush covers one offset range of one Kafka partition and writes one file per label
+(plus one in ``_quarantine`` for values that would not decode). Only when this returns are
+the alerts on disk, and only then may their offsets be committed.
+"""
+from __future__ import annotations
+
+import io
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .buffer import Flush
+from .errors import OutputError
+from .naming import QUARANTINE_DIR, file_name, temporary_name
+from .partitioning import Partitioning, drop_label_columns, group_rows, label_dir
+
+QUARANTINE_SCHEMA = pa.schema([
+    ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
+    ("timestamp_ms", pa.int64()), ("key", pa.binary()), ("value", pa.binary()),
+    ("reason", pa.string()),
+])
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    path: Path
+    rows: int
+    bytes: int
+    label: str
+
+
+def write_flush(outdir: Path, flush: Flush, part: Partitioning, fmt: str,
+                schema_text: str) -> list[WrittenFile]:
+    """Write every file of a flush durably, one per label plus the quarantine."""
+    groups = group_rows(flush.table, part)
+    n_files = len(groups) + (1 if flush.bad else 0)
+    meta = {"finkdl.topic": flush.topic, "finkdl.partition": str(flush.partition),
+            "finkdl.first_offset": str(flush.first), "finkdl.last_offset": str(flush.last),
+            "finkdl.messages": str(flush.messages), "finkdl.files": str(n_files)}
+    written = []
+    for label, rows in groups.items():
+        folder = label_dir(part, label)
+        name = file_name(flush.partition, flush.first, flush.last, n_files, fmt)
+        path = outdir / folder / name if folder else outdir / name
+        file_meta = {**meta, "finkdl.rows": str(len(rows))}
+        if fmt == "avro":
+            values = [flush.raw[r] for r in rows]
+            size = _durable(path, lambda f: write_avro(f, schema_text, values, file_meta))
+        else:
+            table = drop_label_columns(flush.table.take(pa.array(rows)), part)
+            size = _durable(path, lambda f: write_parquet(f, table, file_meta))
+        written.append(WrittenFile(path, len(rows), size, folder or ("(null)" if part.keys else "")))
+    if flush.bad:
+        name = file_name(flush.partition, flush.first, flush.last, n_files, "parquet")
+        table = quarantine_table(flush)
+        file_meta = {**meta, "finkdl.rows": str(table.num_rows)}
+        path = outdir / QUARANTINE_DIR / name
+        size = _durable(path, lambda f: write_parquet(f, table, file_meta))
+        written.append(WrittenFile(path, table.num_rows, size, QUARANTINE_DIR))
+    return written
+
+
+def quarantine_table(flush: Flush) -> pa.Table:
+    """Undecodable messages, raw, with where they came from and why they failed."""
+    bad = flush.bad
+    return pa.Table.from_pydict({
+        "topic": [flush.topic] * len(bad), "partition": [flush.partition] * len(bad),
+        "offset": [b.offset for b in bad], "timestamp_ms": [b.timestamp_ms for b in bad],
+        "key": [b.key for b in bad], "value": [b.value for b in bad],
+        "reason": [b.reason for b in bad],
+    }, schema=QUARANTINE_SCHEMA)
+
+
+def write_parquet(sink: io.RawIOBase, table: pa.Table, meta: dict[str, str]) -> None:
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
+    pq.write_table(table, sink, compression="zstd", row_group_size=50_000)
+
+
+def write_avro(sink: io.RawIOBase, schema_text: str, values: Sequence[bytes],
+               meta: dict[str, str]) -> None:
+    """An Avro container file whose data block is the messages' own bytes, deflated.
+
+    Schemaless values joined are exactly a container's data block, so nothing is re-encoded.
+    """
+    sync = os.urandom(16)
+    header = {"avro.schema": schema_text.encode(), "avro.codec": b"deflate",
+              **{k: v.encode() for k, v in meta.items()}}
+    out = [b"Obj\x01", _long(len(header))]
+    for key, value in header.items():
+        out += [_bytes(key.encode()), _bytes(value)]
+    out += [_long(0), sync]
+    sink.write(b"".join(out))
+    for start in range(0, len(values), 10_000):
+        chunk = values[start:start + 10_000]
+        data = zlib.compress(b"".join(chunk), 1)[2:-4]  # raw deflate, as Avro specifies
+        sink.write(b"".join([_long(len(chunk)), _long(len(data)), data, sync]))
+
+
+def _long(n: int) -> bytes:
+    """Avro's zig-zag varint."""
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _bytes(b: bytes) -> bytes:
+    return _long(len(b)) + b
+
+
+def _durable(path: Path, write: Callable[[io.RawIOBase], None]) -> int:
+    """Write through a temporary name, fsync it, rename it into place, fsync the folder."""
+    tmp = path.with_name(temporary_name(path.name, f"{os.getpid()}"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+            size = f.tell()
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise OutputError(f"cannot write {path.parent}: {exc.strerror or exc}",
+                          hint="free some space or choose another --outdir; nothing past "
+                               "the files already on disk was committed, rerun to resume") from exc
+    return size
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass

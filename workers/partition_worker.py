@@ -1,0 +1,258 @@
+"""One worker process: its own consumer in the shared group, the download loop over the
+partitions Kafka assigns it, and a stats snapshot to the front end a few times a second.
+
+Per partition the loop is: consume → decode to Arrow → buffer → write the files durably →
+commit synchronously. Nothing buffered is ever committed; on a rebalance the buffer of a
+revoked partition is dropped and its next owner reads those alerts again.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Callable
+
+import psutil
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from finkdl.arrow_schema import arrow_schema
+from finkdl.buffer import PartitionBuffer
+from finkdl.config import DownloadConfig
+from finkdl.decode import decode_values
+from finkdl.errors import AuthError, BrokerError, ExitCode, FinkdlError
+from finkdl.kafka import committed, open_consumer, watermarks
+from finkdl.offsets import commit, resume_point, scan
+from finkdl.partitioning import partitioning_for
+from finkdl.schema import parse_schema
+from finkdl.stats import PartitionStats, WorkerFailure, WorkerSnapshot
+from finkdl.writer import write_flush
+
+REPORT_EVERY_S = 0.3
+WATERMARK_EVERY_S = 1.0
+_REBALANCE_CODES = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
+                    KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST}
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What the front end decided before starting workers (shared by all of them)."""
+
+    config: DownloadConfig
+    schema_text: str
+    stop_at: dict[int, int] | None = None  # --limit: absolute end offset per partition
+
+
+def main(plan: WorkerPlan, index: int, queue, stop) -> None:
+    """Process entry point: Ctrl-C is the front end's to handle; SIGTERM stops gracefully."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        Worker(plan, index, queue.put, stop.is_set).run()
+    except FinkdlError as exc:
+        queue.put(WorkerFailure(index, type(exc).__name__, exc.message, exc.hint))
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # anything unexpected still reaches the user as one line
+        queue.put(WorkerFailure(index, "WorkerError", f"{type(exc).__name__}: {exc}"))
+        sys.exit(ExitCode.WORKER)
+
+
+class Worker:
+    """The download loop of one consumer; partitions come and go with rebalances."""
+
+    def __init__(self, plan: WorkerPlan, index: int, send: Callable[[object], None],
+                 stopping: Callable[[], bool], clock: Callable[[], float] = time.monotonic) -> None:
+        cfg = plan.config
+        self.plan, self.cfg, self.index, self.send, self.stopping, self.clock = (
+            plan, cfg, index, send, stopping, clock)
+        self.schema = parse_schema(plan.schema_text, "the topic's schema")
+        self.target = arrow_schema(self.schema.avro)
+        self.part = partitioning_for(cfg.partition_by, cfg.survey, self.schema)
+        self.buffers: dict[int, PartitionBuffer] = {}
+        self.stats: dict[int, PartitionStats] = {}
+        self.last_message: dict[int, float] = {}
+        self.watermark_at: dict[int, float] = {}
+        self.eof: set[int] = set()
+        self.pending_commit: dict[int, int] = {}
+        self.labels: Counter[str] = Counter()
+        self.quarantine_files: list[str] = []
+        self.assigned = False
+        self.received = self.received_bytes = 0
+        self.last_error: str | None = None
+        self.reported_at = 0.0
+        self.process = psutil.Process()
+        self.process.cpu_percent(None)
+        self.consumer: Consumer | None = None
+
+    # --- the loop -------------------------------------------------------------------
+    def run(self) -> None:
+        self.consumer, self.trap = open_consumer(self.cfg.connection,
+                                                 **{"client.id": f"finkdl-{self.index}"})
+        self.consumer.subscribe([self.cfg.topic], on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        try:
+            while not self.stopping():
+                self._step()
+                self._report()
+            for p in list(self.buffers):  # a graceful stop keeps what was fetched
+                self._flush(p)
+        finally:
+            self.consumer.close()
+        self._report(force=True, state="stopped" if not self._done() else "done")
+
+    def _step(self) -> None:
+        messages = self.consumer.consume(500, timeout=0.2)
+        now = self.clock()
+        self.trap.raise_auth(self.cfg.connection)
+        by_partition = defaultdict(list)
+        for msg in messages:
+            err = msg.error()
+            if err is None:
+                if msg.partition() in self.buffers:
+                    by_partition[msg.partition()].append(msg)
+            elif err.code() == KafkaError._PARTITION_EOF:
+                self.eof.add(msg.partition())
+            elif err.fatal() or err.code() in (KafkaError._AUTHENTICATION,):
+                raise BrokerError(f"the consumer stopped: {err.str()}")
+            else:
+                self.last_error = err.str()
+        for p, msgs in by_partition.items():
+            self._ingest(p, msgs, now)
+        self._commit_pending()
+        for p in list(self.buffers):
+            self._refresh_watermark(p, now)
+            self._advance(p, now)
+
+    def _ingest(self, p: int, msgs: list, now: float) -> None:
+        stop_at = self._stop_at(p)
+        if stop_at is not None:
+            msgs = [m for m in msgs if m.offset() < stop_at]
+            if not msgs:
+                return
+        values = [m.value() or b"" for m in msgs]
+        decoded = decode_values(values, self.schema, self.target)
+        self.buffers[p].add(decoded, [m.offset() for m in msgs], values, [m.key() for m in msgs],
+                            [m.timestamp()[1] for m in msgs], now)
+        self.stats[p].position = msgs[-1].offset() + 1
+        self.last_message[p] = now
+        self.eof.discard(p)
+        self.received += len(msgs)
+        self.received_bytes += sum(len(v) for v in values)
+        self.last_error = None
+        if stop_at is not None and self.stats[p].position >= stop_at:
+            self.consumer.pause([TopicPartition(self.cfg.topic, p)])
+
+    def _advance(self, p: int, now: float) -> None:
+        """Flush when due, and tell whether the partition is done."""
+        st, buf = self.stats[p], self.buffers[p]
+        stop_at = self._stop_at(p)
+        reached = stop_at is not None and st.position >= stop_at
+        caught_up = reached or p in self.eof or (st.high is not None and st.position >= st.high)
+        idle = now - self.last_message[p]
+        if buf.should_flush(self.cfg.flush, now, caught_up, idle, finishing=reached):
+            self._flush(p)
+        if buf.messages == 0 and (reached or (caught_up and idle >= self.cfg.timeout)):
+            st.state = "done"
+        else:
+            st.state = "caught up" if caught_up else "fetching"
+
+    def _flush(self, p: int) -> None:
+        buf, st = self.buffers[p], self.stats[p]
+        if not buf.messages:
+            return
+        st.state = "writing"
+        flush = buf.take(self.cfg.topic, p, self.target)
+        files = write_flush(self.cfg.outdir, flush, self.part, self.cfg.fmt, self.schema.text)
+        try:
+            commit(self.consumer, self.cfg.topic, p, flush.last + 1)
+        except BrokerError as exc:
+            # Not committed: these files must not outlive the partition's next owner's start.
+            for f in files:
+                f.path.unlink(missing_ok=True)
+            cause = exc.__cause__
+            code = cause.args[0].code() if cause is not None and cause.args else None
+            if code in _REBALANCE_CODES:
+                return
+            raise
+        st.committed = flush.last + 1
+        st.written += flush.messages
+        st.written_bytes += sum(f.bytes for f in files)
+        st.files += len(files)
+        st.quarantined += len(flush.bad)
+        for f in files:
+            self.labels[f.label] += f.rows
+            if f.label == "_quarantine":
+                self.quarantine_files.append(str(f.path))
+
+    # --- assignment -----------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Resume each partition where its files end, after removing a crash's leftovers."""
+        topic, now = self.cfg.topic, self.clock()
+        existing = scan(self.cfg.outdir) if partitions else []
+        group_offsets = committed(consumer, topic, [tp.partition for tp in partitions]) if partitions else {}
+        for tp in partitions:
+            p = tp.partition
+            low, high = watermarks(consumer, topic, p)
+            done = group_offsets.get(p)
+            base = low if (self.cfg.from_beginning or done is None) else max(done, low)
+            start, leftovers = resume_point([f for f in existing if f.range.partition == p], base)
+            for f in leftovers:
+                f.path.unlink(missing_ok=True)
+            if start > (done if done is not None else -1) and start > base:
+                self.pending_commit[p] = start
+            tp.offset = start
+            stop_at = self._stop_at(p)
+            self.buffers[p] = PartitionBuffer(first=start, keep_raw=self.cfg.fmt == "avro")
+            self.stats[p] = PartitionStats(
+                p, "fetching", committed=start if start > base else done, position=start,
+                high=high, start=start,
+                quota=None if stop_at is None else max(0, stop_at - start))
+            self.last_message[p] = now
+            self.watermark_at[p] = now
+        consumer.assign(partitions)
+        self.assigned = True
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            for table in (self.buffers, self.stats, self.last_message, self.pending_commit):
+                table.pop(tp.partition, None)
+            self.eof.discard(tp.partition)
+
+    def _commit_pending(self) -> None:
+        for p, offset in list(self.pending_commit.items()):
+            commit(self.consumer, self.cfg.topic, p, offset)
+            del self.pending_commit[p]
+
+    def _refresh_watermark(self, p: int, now: float) -> None:
+        if now - self.watermark_at.get(p, 0) < WATERMARK_EVERY_S:
+            return
+        self.watermark_at[p] = now
+        try:
+            self.stats[p].high = watermarks(self.consumer, self.cfg.topic, p, timeout=2.0)[1]
+        except BrokerError as exc:
+            self.last_error = exc.message
+
+    def _stop_at(self, p: int) -> int | None:
+        return None if self.plan.stop_at is None else self.plan.stop_at.get(p, 0)
+
+    # --- reporting ------------------------------------------------------------------
+    def _done(self) -> bool:
+        return self.assigned and all(st.state == "done" for st in self.stats.values())
+
+    def _report(self, force: bool = False, state: str | None = None) -> None:
+        now = self.clock()
+        if not force and now - self.reported_at < REPORT_EVERY_S:
+            return
+        self.reported_at = now
+        done = self._done()
+        if state is None:
+            state = ("joining" if not self.assigned else "done" if done
+                     else "error" if self.last_error else "running")
+        self.send(WorkerSnapshot(
+            worker=self.index, pid=self.process.pid, time=time.time(), state=state,
+            partitions=[PartitionStats(**vars(st)) for st in self.stats.values()],
+            received=self.received, received_bytes=self.received_bytes,
+            labels=dict(self.labels), cpu_percent=self.process.cpu_percent(None),
+            rss=self.process.memory_info().rss, done=done, error=self.last_error,
+            quarantine_files=list(self.quarantine_files)))
