@@ -19,6 +19,7 @@ from .plan import RunPlan, make_plan
 from .stats import WorkerFailure, WorkerSnapshot
 
 GRACE_S = 10.0
+JOIN_WAIT_S = 10.0
 
 
 @dataclass
@@ -80,15 +81,15 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
     view = RunView(cfg, plan, started=clock(), now=clock())
     n_workers = max(1, min(cfg.workers or len(plan.topic.partitions), len(plan.topic.partitions)))
     ctx = mp.get_context("spawn")
-    reports, stop = ctx.Queue(), ctx.Event()
+    reports, stop, go = ctx.Queue(), ctx.Event(), ctx.Event()
     worker_plan = WorkerPlan(cfg, plan.schema.text, plan.stop_at)
-    procs = [ctx.Process(target=worker_main, args=(worker_plan, i, reports, stop),
+    procs = [ctx.Process(target=worker_main, args=(worker_plan, i, reports, stop, go),
                          name=f"finkdl-worker-{i}") for i in range(n_workers)]
     for proc in procs:
         proc.start()
     error: FinkdlError | None = None
     try:
-        error = _watch(procs, reports, stop, view, on_update, clock)
+        error = _watch(procs, reports, go, view, on_update, clock)
     except KeyboardInterrupt:
         view.stopping = "interrupted: writing what was fetched, then committing"
         error = Interrupted("interrupted by the user; everything written is committed",
@@ -107,11 +108,19 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
     return summary
 
 
-def _watch(procs, reports, stop, view: RunView, on_update, clock) -> FinkdlError | None:
-    """Gather snapshots until every worker is done, one fails, or one dies."""
+def _watch(procs, reports, go, view: RunView, on_update, clock) -> FinkdlError | None:
+    """Gather snapshots until every worker is done, one fails, or one dies.
+
+    Workers hold back fetching until each has its partitions (or ``JOIN_WAIT_S`` passed):
+    the first to join the group is otherwise given every partition, and its work is redone
+    when the others arrive.
+    """
     while True:
         _drain(reports, view, timeout=0.2)
         view.now = clock()
+        if not go.is_set() and (view.now - view.started > JOIN_WAIT_S or (
+                len(view.workers) == len(procs) and all(w.partitions for w in view.workers.values()))):
+            go.set()
         on_update(view)
         if view.failures:
             return _as_error(view.failures[0])

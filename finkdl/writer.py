@@ -56,7 +56,7 @@ def write_flush(outdir: Path, flush: Flush, part: Partitioning, fmt: str,
         else:
             table = drop_label_columns(flush.table.take(pa.array(rows)), part)
             size = _durable(path, lambda f: write_parquet(f, table, file_meta))
-        written.append(WrittenFile(path, len(rows), size, folder or ("(null)" if part.keys else "")))
+        written.append(WrittenFile(path, len(rows), size, label_name(label)))
     if flush.bad:
         name = file_name(flush.partition, flush.first, flush.last, n_files, "parquet")
         table = quarantine_table(flush)
@@ -65,6 +65,11 @@ def write_flush(outdir: Path, flush: Flush, part: Partitioning, fmt: str,
         size = _durable(path, lambda f: write_parquet(f, table, file_meta))
         written.append(WrittenFile(path, table.num_rows, size, QUARANTINE_DIR))
     return written
+
+
+def label_name(label: tuple) -> str:
+    """A label as people read it in summaries: values joined by '/', null shown as (null)."""
+    return "/".join("(null)" if v is None else str(v) for v in label)
 
 
 def quarantine_table(flush: Flush) -> pa.Table:

@@ -44,12 +44,12 @@ class WorkerPlan:
     stop_at: dict[int, int] | None = None  # --limit: absolute end offset per partition
 
 
-def main(plan: WorkerPlan, index: int, queue, stop) -> None:
+def main(plan: WorkerPlan, index: int, queue, stop, go) -> None:
     """Process entry point: Ctrl-C is the front end's to handle; SIGTERM stops gracefully."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        Worker(plan, index, queue.put, stop.is_set).run()
+        Worker(plan, index, queue.put, stop.is_set, go.is_set).run()
     except FinkdlError as exc:
         queue.put(WorkerFailure(index, type(exc).__name__, exc.message, exc.hint))
         sys.exit(exc.exit_code)
@@ -62,10 +62,12 @@ class Worker:
     """The download loop of one consumer; partitions come and go with rebalances."""
 
     def __init__(self, plan: WorkerPlan, index: int, send: Callable[[object], None],
-                 stopping: Callable[[], bool], clock: Callable[[], float] = time.monotonic) -> None:
+                 stopping: Callable[[], bool], started: Callable[[], bool] = lambda: True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         cfg = plan.config
-        self.plan, self.cfg, self.index, self.send, self.stopping, self.clock = (
-            plan, cfg, index, send, stopping, clock)
+        self.plan, self.cfg, self.index, self.send, self.stopping, self.started, self.clock = (
+            plan, cfg, index, send, stopping, started, clock)
+        self.paused_for_start = False
         self.schema = parse_schema(plan.schema_text, "the topic's schema")
         self.target = arrow_schema(self.schema.avro)
         self.part = partitioning_for(cfg.partition_by, cfg.survey, self.schema)
@@ -97,11 +99,14 @@ class Worker:
                 self._report()
             for p in list(self.buffers):  # a graceful stop keeps what was fetched
                 self._flush(p)
+            self._report(force=True, state="done" if self._done() else "stopped")
         finally:
             self.consumer.close()
-        self._report(force=True, state="stopped" if not self._done() else "done")
 
     def _step(self) -> None:
+        if self.paused_for_start and self.started():
+            self.paused_for_start = False
+            self.consumer.resume(self.consumer.assignment())
         messages = self.consumer.consume(500, timeout=0.2)
         now = self.clock()
         self.trap.raise_auth(self.cfg.connection)
@@ -211,6 +216,9 @@ class Worker:
             self.last_message[p] = now
             self.watermark_at[p] = now
         consumer.assign(partitions)
+        if not self.started():  # the group is still forming: fetching now would be redone
+            consumer.pause(partitions)
+            self.paused_for_start = True
         self.assigned = True
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

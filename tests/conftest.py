@@ -1,0 +1,74 @@
+"""Shared fixtures: one real Kafka broker per session, fresh topics and group ids per test."""
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from finkdl import generator
+from finkdl.localbroker import LocalBroker
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fink"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    node = LocalBroker(workdir=tmp_path_factory.mktemp("kafka")).start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def group_id() -> str:
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def topic_factory(broker):
+    """Create a topic filled with generated alerts; returns its name."""
+    def make(n: int, partitions: int = 3, survey: str = "ztf", schema: dict | None = None,
+             records=None, **alert_options) -> str:
+        name = f"ftransfer_{survey}_2026-11-28_{next(_counter)}{uuid.uuid4().hex[:6]}"
+        broker.create_topic(name, partitions)
+        if schema is None:
+            schema = (generator.lsst_schema() if survey == "lsst" else
+                      generator.ztf_schema(slim=alert_options.get("slim", True),
+                                           cutouts=alert_options.get("cutouts", False)))
+        if records is None:
+            opts = {"slim": True, "cutouts": False, **alert_options}
+            records = generator.alerts(n, survey=survey, **opts)
+        generator.produce(broker.servers, name, schema, records, partitions)
+        return name
+    return make
+
+
+def run_finkdl(*args: str, servers: str | None = None, group: str | None = None,
+               timeout: float = 300, env: dict | None = None, check: bool = False,
+               **popen) -> subprocess.CompletedProcess:
+    """Run the installed command line as a user would."""
+    cmd = [sys.executable, "-m", "finkdl", *args]
+    if servers:
+        cmd += ["--servers", servers]
+    if group:
+        cmd += ["--group-id", group]
+    full_env = {**os.environ, "HOME": os.environ.get("FINKDL_TEST_HOME", "/nonexistent"), **(env or {})}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, **popen)
+    if check and done.returncode != 0:
+        raise AssertionError(f"finkdl {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+    return done
+
+
+@pytest.fixture
+def finkdl(broker, group_id):
+    """``finkdl download`` against the session broker with this test's group id."""
+    def download(topic: str, outdir: Path, *args: str, group: str | None = None, **kw):
+        return run_finkdl("download", topic, "--outdir", str(outdir), "--timeout", "2",
+                          "--progress", "plain", *args, servers=broker.servers,
+                          group=group or group_id, **kw)
+    return download

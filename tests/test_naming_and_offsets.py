@@ -1,0 +1,41 @@
+from pathlib import Path
+
+from finkdl.naming import file_name, parse_file_name, temporary_name
+from finkdl.offsets import DataFile, resume_point
+
+
+def _file(first, last, n, label="a"):
+    name = file_name(0, first, last, n, "parquet")
+    return DataFile(Path(label) / name, parse_file_name(name))
+
+
+def test_file_name_round_trips_partition_and_offsets():
+    parsed = parse_file_name(file_name(7, 1000, 1999, 3, "parquet"))
+    assert (parsed.partition, parsed.first, parsed.last, parsed.files, parsed.ext) == (7, 1000, 1999, 3, "parquet")
+
+
+def test_temporary_names_are_not_taken_for_data_files():
+    name = file_name(1, 0, 9, 1, "parquet")
+    assert parse_file_name(temporary_name(name, "123")) is None
+    assert temporary_name(name, "1").startswith(".")
+
+
+def test_resume_keeps_complete_uncommitted_ranges_and_skips_them():
+    files = [_file(0, 99, 1), _file(100, 199, 2, "a"), _file(100, 199, 2, "b")]
+    start, leftovers = resume_point(files, 100)
+    assert start == 200 and leftovers == []
+
+
+def test_resume_removes_incomplete_range_left_by_a_crash():
+    files = [_file(0, 99, 1), _file(100, 199, 2, "a")]
+    start, leftovers = resume_point(files, 100)
+    assert start == 100 and [f.range.first for f in leftovers] == [100]
+
+
+def test_resume_from_beginning_skips_what_the_folder_holds():
+    files = [_file(0, 99, 1), _file(100, 199, 1)]
+    assert resume_point(files, 0) == (200, [])
+
+
+def test_resume_with_nothing_on_disk_starts_at_the_committed_offset():
+    assert resume_point([], 42) == (42, [])
