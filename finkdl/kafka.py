@@ -26,6 +26,7 @@ CONSUMER_DEFAULTS = {
     "fetch.max.bytes": 16 * 1024 * 1024,
     "max.partition.fetch.bytes": 8 * 1024 * 1024,
     "session.timeout.ms": 30000,
+    "heartbeat.interval.ms": 500,  # a forming group settles in about a second
     "max.poll.interval.ms": 600000,
     "log_level": 0,  # errors reach the user through error_cb and finkdl's own messages
 }
