@@ -2,23 +2,27 @@
 from __future__ import annotations
 
 import functools
+import json
+import signal
 import sys
-import time
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.live import Live
+from rich.table import Table
 
 from . import __version__
-from .config import (FORMATS, SURVEYS, DownloadConfig, FlushPolicy, credentials_path,
-                     readable_by_others, resolve_connection)
+from .config import (FORMATS, SURVEYS, Connection, DownloadConfig, FlushPolicy, credentials_path,
+                     readable_by_others, resolve_connection, write_credentials)
+from .demo import demo_topic
+from .plan import find_schema, topic_offsets
 from .dashboard import Rates, free_space, progress_json, progress_line, render
 from .download import RunView, Summary, download
 from .errors import ExitCode, FinkdlError
 from .verify import verify
 
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 FINK_TOPIC_PREFIXES = ("ftransfer_", "fxmatch_", "fink_ai_")
 
 
@@ -96,7 +100,6 @@ def download_command(topic: str, outdir: Path, partition_by: str, servers: str |
                      progress: str, progress_interval: float, json_progress: bool, quiet: bool) -> None:
     """Download TOPIC into OUTDIR; rerun the same command to resume."""
     conn, max_timeout = resolve_connection(servers, group_id, survey)
-    warn_about(topic, survey)
     cfg = DownloadConfig(
         topic=topic, outdir=outdir.resolve(), connection=conn, partition_by=partition_by,
         survey=survey, workers=workers, from_beginning=from_beginning, limit=limit,
@@ -105,13 +108,25 @@ def download_command(topic: str, outdir: Path, partition_by: str, servers: str |
         flush=FlushPolicy(max_rows=flush_rows, max_bytes=flush_mb * 1024 * 1024,
                           max_age_s=flush_seconds))
     mode = "json" if json_progress else "quiet" if quiet else progress
+    run_download(cfg, mode, progress_interval)
+
+
+def run_download(cfg: DownloadConfig, mode: str = "auto", interval: float = 10.0) -> None:
+    """Warn, download with the chosen progress display, summarise, and exit with the outcome."""
+    warn_about(cfg.topic, cfg.survey)
+    signal.signal(signal.SIGTERM, _interrupt)  # a batch system's stop: same as Ctrl-C
     if mode == "auto":
         mode = "dashboard" if err_console.is_terminal else "plain"
-    summary = run_with_progress(cfg, mode, progress_interval)
+    summary = run_with_progress(cfg, mode, interval)
     print_summary(summary, quiet=mode == "quiet")
     if summary.error is not None:
         raise summary.error
-    sys.exit(summary.outcome)
+    if summary.outcome != ExitCode.OK:
+        sys.exit(summary.outcome)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def warn_about(topic: str, survey: str) -> None:
@@ -188,3 +203,111 @@ def verify_command(outdir: Path) -> None:
         click.echo("verify: FAILED", err=True)
         sys.exit(ExitCode.ERROR)
     click.echo("verify: OK")
+
+
+@main.command("offsets")
+@click.argument("topic")
+@connection_options
+@click.option("--timeout", type=float, default=10.0, show_default=True)
+@handle_errors
+def offsets_command(topic: str, servers: str | None, group_id: str | None, survey: str,
+                    timeout: float) -> None:
+    """Committed offset, high watermark and lag of each partition of TOPIC for the group."""
+    conn, _ = resolve_connection(servers, group_id, survey)
+    rows = topic_offsets(conn, topic, timeout)
+    table = Table(title=f"{topic}  (group {conn.group_id})", box=None, header_style="bold")
+    for col in ("partition", "low", "committed", "high", "lag"):
+        table.add_column(col, justify="right")
+    for o in rows:
+        table.add_row(str(o.partition), f"{o.low:,}", "-" if o.committed is None else f"{o.committed:,}",
+                      f"{o.high:,}", f"{o.lag:,}")
+    table.add_row("total", "", "", f"{sum(o.high - o.low for o in rows):,}",
+                  f"{sum(o.lag for o in rows):,}", style="bold")
+    Console().print(table)
+
+
+@main.command("schema")
+@click.argument("topic")
+@connection_options
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the schema to this file.")
+@click.option("--timeout", type=float, default=10.0, show_default=True)
+@handle_errors
+def schema_command(topic: str, servers: str | None, group_id: str | None, survey: str,
+                   output: Path | None, timeout: float) -> None:
+    """The Avro schema of TOPIC (from its <topic>_schema companion or its message keys)."""
+    conn, _ = resolve_connection(servers, group_id or "finkdl-schema", survey)
+    schema, source = find_schema(conn, topic, timeout)
+    text = json.dumps(schema.avro, indent=2)
+    if output:
+        output.write_text(text + "\n")
+        err_console.print(f"schema of {topic} (from {source}) written to {output}")
+    else:
+        click.echo(text)
+
+
+@main.command("register")
+@click.option("--username", prompt=True, help="Your Fink username.")
+@click.option("--password", prompt=True, hide_input=True, help="Asked without echo when omitted.")
+@click.option("--group-id", prompt=True, help="Your consumer group id.")
+@click.option("--servers", prompt=True, help="Fink's Kafka servers HOST:PORT,...")
+@click.option("--survey", type=click.Choice(SURVEYS), default="ztf", show_default=True)
+@click.option("--maxtimeout", type=float, default=10.0, show_default=True)
+@handle_errors
+def register_command(username: str, password: str, group_id: str, servers: str, survey: str,
+                     maxtimeout: float) -> None:
+    """Write the fink-client-compatible credentials file (mode 0600)."""
+    path = credentials_path(survey)
+    write_credentials(path, {"username": username, "password": password, "group_id": group_id,
+                             "servers": servers, "maxtimeout": maxtimeout, "mytopics": []})
+    err_console.print(f"credentials written to {path} (readable by you only)")
+
+
+@main.command("demo")
+@click.option("--alerts", type=click.IntRange(1), default=50_000, show_default=True)
+@click.option("--outdir", type=click.Path(path_type=Path), default=Path("finkdl-demo"), show_default=True)
+@click.option("--partition-by", default="finkclass", show_default=True)
+@click.option("--progress", type=click.Choice(["auto", "dashboard", "plain", "json", "quiet"]),
+              default="auto", show_default=True)
+@handle_errors
+def demo_command(alerts: int, outdir: Path, partition_by: str, progress: str) -> None:
+    """Start a local Kafka broker, fill a topic with Fink-like alerts, download it, stop."""
+    err_console.print(f"starting a local Kafka broker and producing {alerts:,} alerts…")
+    with demo_topic(alerts) as (broker, topic):
+        cfg = DownloadConfig(topic=topic, outdir=outdir.resolve(), partition_by=partition_by,
+                             connection=Connection(broker.servers, "finkdl-demo"), timeout=3.0)
+        try:
+            run_download(cfg, progress, 2.0)
+        finally:
+            err_console.print("stopping the local broker")
+    click.echo(f"verify it: finkdl verify {outdir}")
+
+
+@click.command("fink_datatransfer")
+@click.option("-topic", required=True, help="Topic name for the stream that contains the data.")
+@click.option("-outdir", required=True, type=click.Path(path_type=Path), help="Folder to store incoming alerts.")
+@click.option("-partitionby", default="time", show_default=True,
+              help="time (year/month/day), finkclass, tnsclass or classId.")
+@click.option("-limit", type=click.IntRange(0), help="Maximum number of alerts to consume.")
+@click.option("-batchsize", type=int, default=1000, help="Accepted for compatibility; finkdl sizes its files itself.")
+@click.option("-nconsumers", type=int, default=-1, help="Number of parallel consumers (-1: one per partition).")
+@click.option("-maxtimeout", type=float, help="Seconds to wait for new alerts [default: credentials file].")
+@click.option("-number_partitions", type=int, default=10, help="Accepted for compatibility; read from the topic.")
+@click.option("-survey", type=click.Choice(SURVEYS), default="ztf", show_default=True)
+@click.option("-outformat", type=click.Choice(FORMATS), default="parquet", show_default=True)
+@click.option("--restart_from_beginning", is_flag=True, help="Start again from the first alert.")
+@click.option("--dump_schemas", is_flag=True, help="Write the schemas beside the data.")
+@click.option("--verbose", is_flag=True, help="Live dashboard (or plain lines without a terminal).")
+@handle_errors
+def fink_datatransfer(topic: str, outdir: Path, partitionby: str, limit: int | None, batchsize: int,
+                      nconsumers: int, maxtimeout: float | None, number_partitions: int, survey: str,
+                      outformat: str, restart_from_beginning: bool, dump_schemas: bool,
+                      verbose: bool) -> None:
+    """fink-client's fink_datatransfer flags, with finkdl's speed and exactly-once guarantees."""
+    conn, file_timeout = resolve_connection(None, None, survey)
+    cfg = DownloadConfig(
+        topic=topic, outdir=outdir.resolve(), connection=conn, partition_by=partitionby,
+        survey=survey, workers=nconsumers if nconsumers > 0 else None,
+        from_beginning=restart_from_beginning, limit=limit,
+        timeout=maxtimeout if maxtimeout is not None else (file_timeout or 10.0), fmt=outformat,
+        dump_schemas=dump_schemas)
+    run_download(cfg, "auto" if verbose else "quiet")

@@ -34,14 +34,19 @@ class Connection:
     source: str = "flags"
 
     def kafka_config(self) -> dict[str, str]:
-        """librdkafka settings common to every client of this run."""
+        """librdkafka settings common to every client of this run.
+
+        As with fink-client, SASL is used when a password is given (a username alone,
+        as fink-client writes for open servers, means none).
+        """
         conf = {"bootstrap.servers": self.servers}
+        sasl = bool(self.username and self.password)
         protocol = self.security_protocol
-        if protocol is None and self.username:
+        if protocol is None and sasl:
             protocol = "SASL_SSL" if self.ca_location else "SASL_PLAINTEXT"
         if protocol:
             conf["security.protocol"] = protocol
-        if self.username:
+        if sasl:
             conf.update({"sasl.mechanism": self.sasl_mechanism,
                          "sasl.username": self.username,
                          "sasl.password": self.password or ""})
@@ -99,6 +104,15 @@ def read_credentials(path: Path) -> dict:
         raise ConfigError(f"credentials file {path} does not hold key: value pairs",
                           hint="rewrite it with `finkdl register`")
     return data
+
+
+def write_credentials(path: Path, values: dict) -> None:
+    """Write a fink-client-compatible credentials file, readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        yaml.safe_dump(values, f, sort_keys=False)
 
 
 def readable_by_others(path: Path) -> bool:

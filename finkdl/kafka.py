@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from .config import Connection
-from .errors import AuthError, BrokerError, TopicError
+from .errors import AuthError, BrokerError, ConfigError, TopicError
 
 _AUTH_CODES = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED,
                KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
@@ -55,7 +55,11 @@ class _ErrorTrap:
 
 def open_consumer(conn: Connection, **overrides: object) -> tuple[Consumer, _ErrorTrap]:
     trap = _ErrorTrap()
-    return Consumer(consumer_config(conn, error_cb=trap, **overrides)), trap
+    try:
+        return Consumer(consumer_config(conn, error_cb=trap, **overrides)), trap
+    except KafkaException as exc:
+        raise ConfigError(f"invalid Kafka settings: {exc.args[0].str()}",
+                          hint=f"check the connection settings (from {conn.source})") from exc
 
 
 @dataclass(frozen=True)
@@ -97,19 +101,33 @@ def describe_topic(consumer: Consumer, trap: _ErrorTrap, conn: Connection, topic
 
 
 def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 10.0) -> tuple[int, int]:
-    try:
-        return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
-    except KafkaException as exc:
-        raise BrokerError(f"cannot read the offsets of {topic}[{partition}]: {exc.args[0].str()}") from exc
+    return _patiently(lambda t: consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=t),
+                      timeout, f"cannot read the offsets of {topic}[{partition}]")
 
 
 def committed(consumer: Consumer, topic: str, partitions: list[int], timeout: float = 10.0) -> dict[int, int | None]:
     """The group's committed offset per partition (None when never committed)."""
-    try:
-        tps = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
-    except KafkaException as exc:
-        raise BrokerError(f"cannot read the committed offsets of {topic}: {exc.args[0].str()}") from exc
+    tps = _patiently(lambda t: consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=t),
+                     timeout, f"cannot read the committed offsets of {topic}")
     return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in tps}
+
+
+def _patiently(call, timeout: float, what: str):
+    """Retry a lookup while the broker says "try again" (e.g. a group coordinator starting)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call(max(0.5, deadline - time.monotonic()))
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not (err.retriable() or err.code() in RETRIABLE) or time.monotonic() >= deadline:
+                raise BrokerError(f"{what}: {err.str()}") from exc
+            time.sleep(0.2)
+
+
+RETRIABLE = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
+             KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
+             KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.REQUEST_TIMED_OUT}
 
 
 def read_all(conn: Connection, topic: str, timeout: float) -> list:

@@ -8,14 +8,16 @@ range only if all its files are present, and removes anything else at or past it
 from __future__ import annotations
 
 import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from .errors import BrokerError
+from .kafka import RETRIABLE
 from .naming import FileRange, parse_file_name
 
 
@@ -61,16 +63,32 @@ def resume_point(files: list[DataFile], start: int) -> tuple[int, list[DataFile]
     return start, leftovers
 
 
-def commit(consumer: Consumer, topic: str, partition: int, next_offset: int) -> None:
-    """Commit synchronously and raise if the broker refused it."""
+def commit(consumer: Consumer, topic: str, partition: int, next_offset: int,
+           patience_s: float = 60.0, sleep=time.sleep, clock=time.monotonic) -> None:
+    """Commit synchronously and raise if the broker refused it.
+
+    A broker that is restarting is waited for (up to ``patience_s``); the files are already
+    durable, so waiting only delays the commit, and giving up leaves a rerun to resume.
+    """
+    deadline = clock() + patience_s
+    while True:
+        error = _try_commit(consumer, TopicPartition(topic, partition, next_offset))
+        if error is None:
+            return
+        if not _retriable(error) or clock() >= deadline:
+            raise BrokerError(f"commit of partition {partition} at offset {next_offset} failed: "
+                              f"{error.str()}", hint="the files are on disk; rerun to resume") \
+                from KafkaException(error)
+        sleep(1.0)
+
+
+def _try_commit(consumer: Consumer, tp: TopicPartition) -> KafkaError | None:
     try:
-        result = consumer.commit(offsets=[TopicPartition(topic, partition, next_offset)],
-                                 asynchronous=False)
+        result = consumer.commit(offsets=[tp], asynchronous=False)
     except KafkaException as exc:
-        raise BrokerError(f"commit of partition {partition} at offset {next_offset} failed: "
-                          f"{exc.args[0].str()}",
-                          hint="the files are on disk; rerun to resume") from exc
-    for tp in result or []:
-        if tp.error:
-            raise BrokerError(f"commit of partition {partition} failed: {tp.error.str()}",
-                              hint="the files are on disk; rerun to resume")
+        return exc.args[0]
+    return next((r.error for r in result or [] if r.error), None)
+
+
+def _retriable(error: KafkaError) -> bool:
+    return error.retriable() or error.code() in RETRIABLE

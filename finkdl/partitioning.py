@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import SchemaError
+from .errors import ConfigError, SchemaError
 from .schema import Schema, column_paths
 
 # Observation time per survey: the column, and the offset from its unit (days) to Unix days.
@@ -55,7 +55,7 @@ def partitioning_for(partition_by: str, survey: str, schema: Schema) -> Partitio
         return Partitioning(keys=TIME_KEYS, source=source, day_offset=offset)
     if partition_by not in available:
         top = ", ".join(schema.fields)
-        raise SchemaError(f"these alerts have no column {partition_by!r} to partition by",
+        raise ConfigError(f"these alerts have no column {partition_by!r} to partition by",
                           hint=f"columns that exist: {top}")
     return Partitioning(keys=(partition_by,), source=partition_by)
 

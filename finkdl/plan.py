@@ -13,26 +13,13 @@ from pathlib import Path
 from confluent_kafka import TopicPartition
 
 from .arrow_schema import arrow_schema
-from .config import DownloadConfig
+from .config import Connection, DownloadConfig
 from .errors import OutputError, SchemaError, TopicError
 from .kafka import TopicInfo, committed, describe_topic, open_consumer, read_all, watermarks
 from .naming import META_DIR
 from .offsets import resume_point, scan
 from .partitioning import partitioning_for
 from .schema import Schema, load_schema_file, looks_like_schema, parse_schema, schema_topic
-
-
-@dataclass(frozen=True)
-class PartitionPlan:
-    partition: int
-    low: int
-    high: int
-    committed: int | None
-    start: int
-
-    @property
-    def lag(self) -> int:
-        return max(0, self.high - self.start)
 
 
 @dataclass(frozen=True)
@@ -70,39 +57,75 @@ def split_limit(lags: dict[int, int], limit: int) -> dict[int, int]:
     return share
 
 
-def find_schema(cfg: DownloadConfig) -> tuple[Schema, str]:
+def find_schema(conn: Connection, topic: str, timeout: float,
+                schema_file: Path | None = None) -> tuple[Schema, str]:
     """The writer schema: --schema file, else ``<topic>_schema``, else a schema-bearing key."""
-    if cfg.schema_file:
-        return load_schema_file(cfg.schema_file), str(cfg.schema_file)
-    source = schema_topic(cfg.topic)
+    if schema_file:
+        return load_schema_file(schema_file), str(schema_file)
+    source = schema_topic(topic)
     try:
-        messages, missing = read_all(cfg.connection, source, timeout=min(cfg.timeout, 15.0) + 5), False
+        messages, missing = read_all(conn, source, timeout=min(timeout, 15.0) + 5), False
     except TopicError:  # no schema topic: the schema may travel in the message keys
         messages, missing = [], True
     keyed = [m for m in messages if m.key()]
     if keyed:
         return parse_schema(keyed[-1].key(), f"topic {source}"), f"topic {source}"
-    first = _first_message(cfg)
+    first = _first_message(conn, topic, timeout)
     if first is not None and looks_like_schema(first.key()):
-        return parse_schema(first.key(), f"the key of {cfg.topic}'s messages"), "message keys"
+        return parse_schema(first.key(), f"the key of {topic}'s messages"), "message keys"
     why = "does not exist" if missing else "holds no schema"
-    raise SchemaError(f"no schema found for {cfg.topic}: topic {source} {why}",
+    raise SchemaError(f"no schema found for {topic}: topic {source} {why}",
                       hint="the transfer job may still be starting; or pass --schema FILE")
 
 
-def _first_message(cfg: DownloadConfig):
-    consumer, trap = open_consumer(cfg.connection, **{"group.id": "finkdl-schema-probe"})
+def _first_message(conn: Connection, topic: str, timeout: float):
+    consumer, trap = open_consumer(conn, **{"group.id": "finkdl-schema-probe"})
     try:
-        info = describe_topic(consumer, trap, cfg.connection, cfg.topic, cfg.timeout)
+        info = describe_topic(consumer, trap, conn, topic, timeout)
         for p in info.partitions:
-            low, high = watermarks(consumer, cfg.topic, p)
+            low, high = watermarks(consumer, topic, p)
             if high > low:
-                consumer.assign([TopicPartition(cfg.topic, p, low)])
+                consumer.assign([TopicPartition(topic, p, low)])
                 for _ in range(20):
                     msg = consumer.poll(0.5)
                     if msg is not None and not msg.error():
                         return msg
         return None
+    finally:
+        consumer.close()
+
+
+@dataclass(frozen=True)
+class PartitionOffsets:
+    partition: int
+    low: int
+    high: int
+    committed: int | None
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.high - (self.committed if self.committed is not None else self.low))
+
+
+@dataclass(frozen=True)
+class PartitionPlan(PartitionOffsets):
+    """A partition's offsets and where this run starts it (after what the folder holds)."""
+
+    start: int = 0
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.high - self.start)
+
+
+def topic_offsets(conn: Connection, topic: str, timeout: float) -> list[PartitionOffsets]:
+    """Watermarks and the group's committed offset of every partition."""
+    consumer, trap = open_consumer(conn)
+    try:
+        info = describe_topic(consumer, trap, conn, topic, timeout)
+        group = committed(consumer, topic, info.partitions)
+        return [PartitionOffsets(p, *watermarks(consumer, topic, p), group.get(p))
+                for p in info.partitions]
     finally:
         consumer.close()
 
@@ -120,24 +143,18 @@ def check_outdir(outdir: Path) -> None:
 
 
 def make_plan(cfg: DownloadConfig) -> RunPlan:
-    consumer, trap = open_consumer(cfg.connection)
-    try:
-        info = describe_topic(consumer, trap, cfg.connection, cfg.topic, cfg.timeout)
-        schema, source = find_schema(cfg)
-        arrow_schema(schema.avro)
-        partitioning_for(cfg.partition_by, cfg.survey, schema)
-        check_outdir(cfg.outdir)
-        group = committed(consumer, cfg.topic, info.partitions)
-        existing = scan(cfg.outdir)
-        plans = []
-        for p in info.partitions:
-            low, high = watermarks(consumer, cfg.topic, p)
-            done = group.get(p)
-            base = low if (cfg.from_beginning or done is None) else max(done, low)
-            start, _ = resume_point([f for f in existing if f.range.partition == p], base)
-            plans.append(PartitionPlan(p, low, high, done, start))
-    finally:
-        consumer.close()
+    offsets = topic_offsets(cfg.connection, cfg.topic, cfg.timeout)
+    info = TopicInfo(cfg.topic, [o.partition for o in offsets])
+    schema, source = find_schema(cfg.connection, cfg.topic, cfg.timeout, cfg.schema_file)
+    arrow_schema(schema.avro)
+    partitioning_for(cfg.partition_by, cfg.survey, schema)
+    check_outdir(cfg.outdir)
+    existing = scan(cfg.outdir)
+    plans = []
+    for o in offsets:
+        base = o.low if (cfg.from_beginning or o.committed is None) else max(o.committed, o.low)
+        start, _ = resume_point([f for f in existing if f.range.partition == o.partition], base)
+        plans.append(PartitionPlan(o.partition, o.low, o.high, o.committed, start))
     stop_at = None
     if cfg.limit is not None:
         shares = split_limit({pp.partition: pp.lag for pp in plans}, cfg.limit)

@@ -4,7 +4,7 @@ import os
 import pyarrow as pa
 import pytest
 
-from finkdl.errors import SchemaError
+from finkdl.errors import ConfigError
 from finkdl.generator import HOSTILE_LABELS, lsst_schema, ztf_schema
 from finkdl.partitioning import (Partitioning, group_rows, label_columns, label_dir,
                                  partitioning_for, segment)
@@ -48,7 +48,7 @@ def test_lsst_time_partition_comes_from_mjd():
 
 def test_unknown_partition_column_is_refused_naming_the_columns_that_exist():
     schema = parse_schema(json.dumps(lsst_schema()), "t")
-    with pytest.raises(SchemaError) as err:
+    with pytest.raises(ConfigError) as err:
         partitioning_for("finkclass", "lsst", schema)
     assert "diaSourceId" in str(err.value)
 

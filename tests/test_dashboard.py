@@ -1,0 +1,75 @@
+"""The progress displays are pure functions of worker snapshots: tested without a terminal."""
+import io
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from finkdl.config import Connection, DownloadConfig
+from finkdl.dashboard import Rates, progress_json, progress_line, render
+from finkdl.download import RunView
+from finkdl.kafka import TopicInfo
+from finkdl.plan import PartitionPlan, RunPlan
+from finkdl.stats import PartitionStats, WorkerSnapshot
+
+
+def _view(now: float, received: int) -> RunView:
+    cfg = DownloadConfig(topic="ftransfer_ztf_2026-11-28_1", outdir=Path("/data/out"),
+                         connection=Connection("kafka:9092", "mygroup", password="hunter2"))
+    plan = RunPlan(TopicInfo(cfg.topic, [0, 1]), schema=None, schema_source="topic",
+                   partitions=[PartitionPlan(0, 0, 1000, None, start=0),
+                               PartitionPlan(1, 0, 1000, None, start=0)], stop_at=None)
+    view = RunView(cfg, plan, started=0.0, now=now)
+    view.workers[0] = WorkerSnapshot(
+        worker=0, pid=4242, time=now, state="running", received=received, received_bytes=received * 2000,
+        cpu_percent=97.0, rss=150 * 2**20,
+        partitions=[PartitionStats(0, "fetching", committed=received // 2, position=received, high=1000,
+                                   start=0, written=received // 2, files=2)])
+    view.workers[1] = WorkerSnapshot(worker=1, pid=4243, time=now, state="done", done=True,
+                                     partitions=[PartitionStats(1, "done", committed=1000, position=1000,
+                                                                high=1000, start=0, written=1000)],
+                                     received=1000, received_bytes=2_000_000)
+    return view
+
+
+def _text(renderable) -> str:
+    out = io.StringIO()
+    Console(file=out, width=160, force_terminal=True, color_system=None).print(renderable)
+    return out.getvalue()
+
+
+def test_dashboard_shows_header_partitions_and_totals():
+    rates = Rates()
+    render(_view(0.0, 0), rates)
+    text = _text(render(_view(2.0, 400), rates, free_disk=50 * 2**30))
+    assert "ftransfer_ztf_2026-11-28_1" in text and "mygroup" in text and "kafka:9092" in text
+    assert "1,400/2,000 alerts" in text
+    assert "4242" in text and "fetching" in text and "done" in text
+    assert "200 alerts/s" in text  # 400 new alerts over 2 s for partition 0
+    assert "hunter2" not in text
+
+
+def test_dashboard_warns_when_disk_is_low():
+    text = _text(render(_view(1.0, 10), Rates(), free_disk=100 * 2**20))
+    assert "low" in text
+
+
+def test_eta_comes_from_the_recent_rate():
+    rates = Rates()
+    render(_view(0.0, 0), rates)
+    text = _text(render(_view(6.0, 600), rates))  # 1,600 of 2,000 received; 100 alerts/s over 6 s
+    assert "ETA" in text
+
+
+def test_plain_progress_line_for_batch_jobs():
+    rates = Rates()
+    progress_line(_view(0.0, 0), rates)
+    line = progress_line(_view(10.0, 1000), rates)
+    assert line.startswith("[0:10] 2,000/2,000 alerts (100.0%)")
+    assert "partitions done 1/2" in line
+
+
+def test_json_progress_is_one_object_per_line():
+    record = json.loads(progress_json(_view(3.0, 500)))
+    assert record["received"] == 1500 and record["to_fetch"] == 2000
+    assert {p["partition"]: p["state"] for p in record["partitions"]} == {0: "fetching", 1: "done"}

@@ -1,0 +1,143 @@
+"""Faults against the real broker: whatever happens, a rerun leaves every alert on disk once.
+
+Quick forms run in ``make test``; ``make soak`` (FINKDL_SOAK=1) repeats them longer.
+"""
+from __future__ import annotations
+
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import psutil
+import pytest
+
+from finkdl.errors import ExitCode
+from finkdl.verify import verify
+
+pytestmark = pytest.mark.broker
+SOAK = os.environ.get("FINKDL_SOAK") == "1"
+
+
+def _cmd(broker, topic, outdir, group, *extra):
+    return [sys.executable, "-m", "finkdl", "download", topic, "--outdir", str(outdir),
+            "--servers", broker.servers, "--group-id", group, "--timeout", "2",
+            "--flush-rows", "2000", "--progress", "plain", "--progress-interval", "1", *extra]
+
+
+def _start(cmd, **kw):
+    return subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _wait_for_files(outdir, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not list(outdir.rglob("part-*.parquet")):
+        time.sleep(0.2)
+
+
+def _assert_exact(outdir, n):
+    ids = pd.read_parquet(outdir, columns=["candid"])["candid"]
+    assert len(ids) == n and ids.nunique() == n
+    assert verify(outdir).ok
+
+
+def _rerun(broker, topic, outdir, group, n):
+    done = subprocess.run(_cmd(broker, topic, outdir, group), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    _assert_exact(outdir, n)
+
+
+@pytest.mark.parametrize("kills", [20 if SOAK else 5])
+def test_repeated_kill_9_of_the_process_group_then_rerun_is_exact(kills, broker, topic_factory,
+                                                                     group_id, tmp_path):
+    n = 200_000 if SOAK else 40_000
+    topic = topic_factory(n, partitions=4)
+    rng = random.Random(kills)
+    for _ in range(kills):
+        proc = _start(_cmd(broker, topic, tmp_path, group_id))
+        time.sleep(rng.uniform(1.5, 4.0))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    _rerun(broker, topic, tmp_path, group_id, n)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_stop_within_10_s_and_commit_only_what_is_on_disk(sig, broker, topic_factory,
+                                                                             group_id, tmp_path):
+    n = 60_000
+    topic = topic_factory(n, partitions=3)
+    proc = _start(_cmd(broker, topic, tmp_path, group_id))
+    _wait_for_files(tmp_path)
+    sent = time.monotonic()
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)  # what a terminal does
+    else:
+        proc.send_signal(sig)  # what a batch system does
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 10
+    assert proc.returncode in (ExitCode.INTERRUPTED, 0), err
+    if proc.returncode == ExitCode.INTERRUPTED:
+        assert "run the same command again to resume" in err
+    _rerun(broker, topic, tmp_path, group_id, n)
+
+
+def test_a_worker_killed_alone_is_reported_and_the_run_does_not_hang(broker, topic_factory,
+                                                                     group_id, tmp_path):
+    n = 60_000
+    topic = topic_factory(n, partitions=3)
+    proc = _start(_cmd(broker, topic, tmp_path, group_id))
+    _wait_for_files(tmp_path)
+    psutil.Process(proc.pid).children()[-1].kill()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (ExitCode.WORKER, 0), err
+    if proc.returncode:
+        assert "died unexpectedly" in err
+    _rerun(broker, topic, tmp_path, group_id, n)
+
+
+def test_broker_down_20_s_mid_download_then_rerun_is_exact(broker, topic_factory, group_id, tmp_path):
+    n = 60_000
+    topic = topic_factory(n, partitions=3)
+    proc = _start(_cmd(broker, topic, tmp_path, group_id, "--timeout", "30"))
+    _wait_for_files(tmp_path)
+    broker.restart(pause_s=20)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode in (0, ExitCode.BROKER, ExitCode.WORKER), err
+    assert "Traceback" not in err
+    _rerun(broker, topic, tmp_path, group_id, n)
+
+
+def test_full_disk_is_a_clear_error_and_nothing_is_committed_past_the_disk(broker, topic_factory,
+                                                                          group_id, tmp_path):
+    n = 20_000
+    topic = topic_factory(n, partitions=2)
+    limit = 300_000  # bytes per file: the first flushes fit, a bigger one does not
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    done = subprocess.run(_cmd(broker, topic, tmp_path, group_id, "--flush-rows", "100000"),
+                          capture_output=True, text=True, timeout=300, preexec_fn=small_disk)
+    assert done.returncode == ExitCode.OUTPUT, done.stderr
+    assert f"cannot write {tmp_path}" in done.stderr
+    assert not list(tmp_path.rglob("*.tmp"))
+    _rerun(broker, topic, tmp_path, group_id, n)
+
+
+def test_second_finkdl_joining_the_group_splits_the_work_exactly(broker, topic_factory, group_id, tmp_path):
+    n = 80_000
+    topic = topic_factory(n, partitions=6)
+    first = _start(_cmd(broker, topic, tmp_path / "host1", group_id, "--workers", "3"))
+    _wait_for_files(tmp_path / "host1")
+    second = _start(_cmd(broker, topic, tmp_path / "host2", group_id, "--workers", "3"))
+    for proc in (first, second):
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    ids = pd.concat([pd.read_parquet(tmp_path / h, columns=["candid"]) for h in ("host1", "host2")
+                     if list((tmp_path / h).rglob("*.parquet"))])["candid"]
+    assert len(ids) == n and ids.nunique() == n
