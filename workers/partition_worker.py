@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import psutil
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from finkdl.arrow_schema import arrow_schema
 from finkdl.buffer import PartitionBuffer
@@ -177,9 +177,10 @@ class Worker:
                 f.path.unlink(missing_ok=True)
             cause = exc.__cause__
             code = cause.args[0].code() if cause is not None and cause.args else None
-            if code in _REBALANCE_CODES:
-                return
-            raise
+            if code not in _REBALANCE_CODES:
+                raise
+            self._rewind(p, flush.first)
+            return
         st.committed = flush.last + 1
         st.written += flush.messages
         st.written_bytes += sum(f.bytes for f in files)
@@ -189,6 +190,15 @@ class Worker:
             self.labels[f.label] += f.rows
             if f.label == "_quarantine":
                 self.quarantine_files.append(str(f.path))
+
+    def _rewind(self, p: int, offset: int) -> None:
+        """Read a range again (its commit was refused while the group rebalanced)."""
+        self.buffers[p] = PartitionBuffer(first=offset, keep_raw=self.cfg.fmt == "avro")
+        self.stats[p].position = offset
+        try:
+            self.consumer.seek(TopicPartition(self.cfg.topic, p, offset))
+        except KafkaException:
+            pass  # no longer ours: its next owner starts from the committed offset
 
     # --- assignment -----------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
