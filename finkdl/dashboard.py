@@ -78,7 +78,7 @@ def render(view: RunView, rates: Rates, free_disk: int | None = None):
     rows = sorted(((st.partition, w, st) for w in view.workers.values() for st in w.partitions),
                   key=lambda r: r[0])
     for p, w, st in rows:
-        p_rate, p_mb = rates.update(("p", p), view.now, st.position or 0, st.written_bytes)
+        p_rate, p_mb = rates.update(("p", p), view.now, st.position or 0, st.fetched_bytes)
         table.add_row(str(p), str(w.pid), _state(st.state), _num(st.committed), _num(st.position),
                       _num(st.high), _num(st.lag), f"{p_rate:,.0f}", f"{p_mb / 1e6:.1f}",
                       str(st.files), f"{w.cpu_percent:.0f}", human_bytes(w.rss), w.error or "")

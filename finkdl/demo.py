@@ -18,8 +18,8 @@ def demo_topic(alerts: int, partitions: int = 4, cutouts: bool = False) -> Itera
         broker.start()
         broker.create_topic(DEMO_TOPIC, partitions)
         schema = generator.ztf_schema(slim=not cutouts, cutouts=cutouts)
-        generator.produce(broker.servers, DEMO_TOPIC, schema,
-                          generator.alerts(alerts, slim=not cutouts, cutouts=cutouts), partitions)
+        generator.produce_values(broker.servers, DEMO_TOPIC, schema,
+                                 generator.values(alerts, slim=not cutouts, cutouts=cutouts), partitions)
         yield broker, DEMO_TOPIC
     finally:
         broker.remove()

@@ -70,9 +70,9 @@ def ztf_alert(rng: random.Random, n: int, slim: bool, cutouts: bool, labels: lis
             "isdiffpos": rng.choice(["t", "f"]), "rb": rng.random(), "candid": 10**12 + n}
     if not slim:
         cand.update({f"extra{i}": (rng.random() if i % 7 else None) for i in range(60)})
-    history = [None if rng.random() < 0.05 else
-               {k: v for k, v in list(cand.items())[:7]} | {"jd": jd - d - 1}
-               for d in range(rng.randint(0, 12 if slim else 30))]
+    first7 = {k: cand[k] for k in list(cand)[:7]}
+    history = [None if rng.random() < 0.05 else {**first7, "jd": jd - d - 1, "magpsf": 15 + d / 10}
+               for d in range(rng.randint(40, 70) if slim else rng.randint(0, 30))]
     alert = {"candid": 10**12 + n, "schemavsn": "3.3", "objectId": f"ZTF24{n:07d}",
              "candidate": cand, "prv_candidates": history if rng.random() > 0.03 else None,
              "mangrove": {"2MASS_name": f"J{n}", "lum_dist": None} if rng.random() < 0.3 else None,
@@ -106,6 +106,35 @@ def alerts(n: int, survey: str = "ztf", slim: bool = False, cutouts: bool = True
         yield lsst_alert(rng, i) if survey == "lsst" else ztf_alert(rng, i, slim, cutouts, labels)
 
 
+def values(n: int, survey: str = "ztf", slim: bool = False, cutouts: bool = True,
+           hostile: bool = False, seed: int = 0, pool: int = 997) -> Iterator[bytes]:
+    """Encoded alerts at producer speed: a pool of encoded alerts, each copy given a new id.
+
+    The alert id (``candid``/``diaSourceId``) is the record's first field, so a copy is the
+    union branch and zig-zag varint of its new id followed by the pooled record's other bytes.
+    """
+    schema = fastavro.parse_schema(lsst_schema() if survey == "lsst" else ztf_schema(slim, cutouts))
+    id_field = schema["fields"][0]["name"]
+    tails = []
+    for record in alerts(min(n, pool), survey, slim, cutouts, hostile, seed):
+        head = b"\x00" + _zigzag(record[id_field])
+        encoded = encode(schema, record)
+        tails.append(encoded[len(head):])
+    base = 5 * 10**15 if survey == "lsst" else 10**12
+    for i in range(n):
+        yield b"\x00" + _zigzag(base + i) + tails[i % len(tails)]
+
+
+def _zigzag(n: int) -> bytes:
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def encode(schema: dict, record: dict) -> bytes:
     out = io.BytesIO()
     fastavro.schemaless_writer(out, schema, record)
@@ -115,15 +144,22 @@ def encode(schema: dict, record: dict) -> bytes:
 def produce(servers: str, topic: str, schema: dict, records, partitions: int,
             with_schema_topic: bool = True, key_schema: bool = False, first: int = 0) -> int:
     """Produce records round-robin over partitions, and the schema as Fink does."""
-    producer = Producer({"bootstrap.servers": servers, "linger.ms": 50, "batch.size": 1_000_000,
-                         "message.max.bytes": 16_000_000, "queue.buffering.max.kbytes": 512_000})
     parsed = fastavro.parse_schema(schema)
+    return produce_values(servers, topic, schema, (encode(parsed, r) for r in records), partitions,
+                          with_schema_topic, key_schema, first)
+
+
+def produce_values(servers: str, topic: str, schema: dict, encoded, partitions: int,
+                   with_schema_topic: bool = True, key_schema: bool = False, first: int = 0) -> int:
+    """Produce encoded alerts round-robin over partitions, and the schema as Fink does."""
+    producer = Producer({"bootstrap.servers": servers, "linger.ms": 50, "batch.size": 1_000_000,
+                         "message.max.bytes": 16_000_000, "queue.buffering.max.kbytes": 512_000,
+                         "log_level": 3})
     text = json.dumps(schema)
     if with_schema_topic:
         producer.produce(f"{topic}_schema", key=text.encode(), value=b"")
     count = 0
-    for i, record in enumerate(records):
-        value = encode(parsed, record)
+    for i, value in enumerate(encoded):
         while True:
             try:
                 producer.produce(topic, value=value, key=text.encode() if key_schema else None,

@@ -15,6 +15,7 @@ class PartitionStats:
     high: int | None = None
     start: int | None = None
     quota: int | None = None
+    fetched_bytes: int = 0
     written: int = 0
     written_bytes: int = 0
     files: int = 0
@@ -22,10 +23,11 @@ class PartitionStats:
 
     @property
     def lag(self) -> int | None:
-        if self.high is None or self.committed is None:
+        done = self.committed if self.committed is not None else self.start
+        if self.high is None or done is None:
             return None
         target = self.high if self.quota is None else min(self.high, (self.start or 0) + self.quota)
-        return max(0, target - self.committed)
+        return max(0, target - done)
 
 
 @dataclass

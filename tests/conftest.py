@@ -42,8 +42,10 @@ def topic_factory(broker):
                                            cutouts=alert_options.get("cutouts", False)))
         if records is None:
             opts = {"slim": True, "cutouts": False, **alert_options}
-            records = generator.alerts(n, survey=survey, **opts)
-        generator.produce(broker.servers, name, schema, records, partitions)
+            generator.produce_values(broker.servers, name, schema,
+                                     generator.values(n, survey=survey, **opts), partitions)
+        else:
+            generator.produce(broker.servers, name, schema, records, partitions)
         return name
     return make
 

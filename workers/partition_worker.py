@@ -142,8 +142,10 @@ class Worker:
         self.stats[p].position = msgs[-1].offset() + 1
         self.last_message[p] = now
         self.eof.discard(p)
+        nbytes = sum(len(v) for v in values)
+        self.stats[p].fetched_bytes += nbytes
         self.received += len(msgs)
-        self.received_bytes += sum(len(v) for v in values)
+        self.received_bytes += nbytes
         self.last_error = None
         if stop_at is not None and self.stats[p].position >= stop_at:
             self.consumer.pause([TopicPartition(self.cfg.topic, p)])
@@ -243,13 +245,17 @@ class Worker:
             del self.pending_commit[p]
 
     def _refresh_watermark(self, p: int, now: float) -> None:
+        """The high watermark from the latest fetch response: no request to the broker.
+
+        An explicit offsets request queues behind the consumer's long-poll fetch on the
+        same connection and costs up to ``fetch.wait.max.ms`` each time.
+        """
         if now - self.watermark_at.get(p, 0) < WATERMARK_EVERY_S:
             return
         self.watermark_at[p] = now
-        try:
-            self.stats[p].high = watermarks(self.consumer, self.cfg.topic, p, timeout=2.0)[1]
-        except BrokerError as exc:
-            self.last_error = exc.message
+        _low, high = self.consumer.get_watermark_offsets(TopicPartition(self.cfg.topic, p), cached=True)
+        if high >= 0:
+            self.stats[p].high = max(high, self.stats[p].high or 0)
 
     def _stop_at(self, p: int) -> int | None:
         return None if self.plan.stop_at is None else self.plan.stop_at.get(p, 0)
