@@ -86,9 +86,7 @@ def render(view: RunView, rates: Rates, free_disk: int | None = None):
         if not w.partitions:
             table.add_row("-", str(w.pid), _state(w.state), *[""] * 7,
                           f"{w.cpu_percent:.0f}", human_bytes(w.rss), w.error or "")
-    written = sum(st.written for _, _, st in rows)
-    files = sum(st.files for _, _, st in rows)
-    foot = Text(f"written {written:,} alerts in {files} files")
+    foot = Text(f"written {view.total('written'):,} alerts in {view.total('files')} files")
     if free_disk is not None:
         foot.append(f"   free disk {human_bytes(free_disk)}",
                     style="bold red" if free_disk < LOW_DISK_BYTES else "")

@@ -34,9 +34,9 @@ class RunView:
     stopping: str | None = None
     now: float = 0.0
 
-    @property
-    def written(self) -> int:
-        return sum(st.written for w in self.workers.values() for st in w.partitions)
+    def total(self, name: str) -> int:
+        """A worker total (written, written_bytes, files, quarantined) summed over workers."""
+        return sum(getattr(w, name) for w in self.workers.values())
 
 
 @dataclass
@@ -50,19 +50,19 @@ class Summary:
 
     @property
     def alerts(self) -> int:
-        return sum(st.written for w in self.view.workers.values() for st in w.partitions)
+        return self.view.total("written")
 
     @property
     def bytes(self) -> int:
-        return sum(st.written_bytes for w in self.view.workers.values() for st in w.partitions)
+        return self.view.total("written_bytes")
 
     @property
     def files(self) -> int:
-        return sum(st.files for w in self.view.workers.values() for st in w.partitions)
+        return self.view.total("files")
 
     @property
     def quarantined(self) -> int:
-        return sum(st.quarantined for w in self.view.workers.values() for st in w.partitions)
+        return self.view.total("quarantined")
 
     @property
     def labels(self) -> Counter:

@@ -14,6 +14,8 @@ from typing import Iterator
 import fastavro
 from confluent_kafka import Producer
 
+from .avrobin import long_bytes
+
 FINKCLASSES = ["SN candidate", "Early SN Ia candidate", "Microlensing candidate", "Solar System MPC",
                "Kilonova candidate", "Ambiguous", "Unknown", "RRLyr", "EB*", "QSO"]
 HOSTILE_LABELS = ["**", "Ae*", "a/b", "../x", "ünïcödé ★", ".", "..", "x" * 300, None]
@@ -64,7 +66,7 @@ def lsst_schema() -> dict:
 
 
 def ztf_alert(rng: random.Random, n: int, slim: bool, cutouts: bool, labels: list) -> dict:
-    jd = 2460000.5 + rng.random() * 700
+    jd = 2460000.5 + rng.random() * 30  # a month of observations, as a typical transfer query
     cand = {"jd": jd, "fid": rng.choice([1, 2]), "pid": rng.getrandbits(40), "magpsf": 15 + rng.random() * 6,
             "sigmapsf": rng.random() / 10, "ra": rng.random() * 360, "dec": rng.random() * 180 - 90,
             "isdiffpos": rng.choice(["t", "f"]), "rb": rng.random(), "candid": 10**12 + n}
@@ -88,7 +90,7 @@ def ztf_alert(rng: random.Random, n: int, slim: bool, cutouts: bool, labels: lis
 
 
 def lsst_alert(rng: random.Random, n: int) -> dict:
-    mjd = 60800.0 + rng.random() * 300
+    mjd = 60800.0 + rng.random() * 30
     src = {"diaSourceId": 5 * 10**15 + n, "visit": rng.getrandbits(30), "midpointMjdTai": mjd,
            "ra": rng.random() * 360, "dec": rng.random() * 90 - 90, "psfFlux": rng.random() * 1e4,
            "band": rng.choice("ugrizy")}
@@ -117,22 +119,12 @@ def values(n: int, survey: str = "ztf", slim: bool = False, cutouts: bool = True
     id_field = schema["fields"][0]["name"]
     tails = []
     for record in alerts(min(n, pool), survey, slim, cutouts, hostile, seed):
-        head = b"\x00" + _zigzag(record[id_field])
+        head = b"\x00" + long_bytes(record[id_field])
         encoded = encode(schema, record)
         tails.append(encoded[len(head):])
     base = 5 * 10**15 if survey == "lsst" else 10**12
     for i in range(n):
-        yield b"\x00" + _zigzag(base + i) + tails[i % len(tails)]
-
-
-def _zigzag(n: int) -> bytes:
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+        yield b"\x00" + long_bytes(base + i) + tails[i % len(tails)]
 
 
 def encode(schema: dict, record: dict) -> bytes:

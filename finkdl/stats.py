@@ -41,6 +41,10 @@ class WorkerSnapshot:
     partitions: list[PartitionStats] = field(default_factory=list)
     received: int = 0
     received_bytes: int = 0
+    written: int = 0  # totals of this worker, kept across rebalances (partition rows are not)
+    written_bytes: int = 0
+    files: int = 0
+    quarantined: int = 0
     labels: dict[str, int] = field(default_factory=dict)
     cpu_percent: float = 0.0
     rss: int = 0

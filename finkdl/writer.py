@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .avrobin import block, container_header
 from .buffer import Flush
 from .errors import OutputError
 from .naming import QUARANTINE_DIR, file_name, temporary_name
@@ -95,32 +96,13 @@ def write_avro(sink: io.RawIOBase, schema_text: str, values: Sequence[bytes],
     Schemaless values joined are exactly a container's data block, so nothing is re-encoded.
     """
     sync = os.urandom(16)
-    header = {"avro.schema": schema_text.encode(), "avro.codec": b"deflate",
-              **{k: v.encode() for k, v in meta.items()}}
-    out = [b"Obj\x01", _long(len(header))]
-    for key, value in header.items():
-        out += [_bytes(key.encode()), _bytes(value)]
-    out += [_long(0), sync]
-    sink.write(b"".join(out))
+    header = {b"avro.schema": schema_text.encode(), b"avro.codec": b"deflate",
+              **{k.encode(): v.encode() for k, v in meta.items()}}
+    sink.write(container_header(header, sync))
     for start in range(0, len(values), 10_000):
         chunk = values[start:start + 10_000]
         data = zlib.compress(b"".join(chunk), 1)[2:-4]  # raw deflate, as Avro specifies
-        sink.write(b"".join([_long(len(chunk)), _long(len(data)), data, sync]))
-
-
-def _long(n: int) -> bytes:
-    """Avro's zig-zag varint."""
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _bytes(b: bytes) -> bytes:
-    return _long(len(b)) + b
+        sink.write(block(len(chunk), data, sync))
 
 
 def _durable(path: Path, write: Callable[[io.RawIOBase], None]) -> int:

@@ -20,8 +20,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from finkdl.arrow_schema import arrow_schema
 from finkdl.buffer import PartitionBuffer
 from finkdl.config import DownloadConfig
-from finkdl.decode import decode_values
 from finkdl.errors import AuthError, BrokerError, ExitCode, FinkdlError
+from finkdl.fastdecode import decode_batch
 from finkdl.kafka import committed, open_consumer, watermarks
 from finkdl.offsets import commit, resume_point, scan
 from finkdl.partitioning import partitioning_for
@@ -78,6 +78,7 @@ class Worker:
         self.eof: set[int] = set()
         self.pending_commit: dict[int, int] = {}
         self.labels: Counter[str] = Counter()
+        self.totals: Counter[str] = Counter()
         self.quarantine_files: list[str] = []
         self.assigned = False
         self.received = self.received_bytes = 0
@@ -86,6 +87,7 @@ class Worker:
         self.process = psutil.Process()
         self.process.cpu_percent(None)
         self.consumer: Consumer | None = None
+        self.closing = False
 
     # --- the loop -------------------------------------------------------------------
     def run(self) -> None:
@@ -101,6 +103,7 @@ class Worker:
                 self._flush(p)
             self._report(force=True, state="done" if self._done() else "stopped")
         finally:
+            self.closing = True
             self.consumer.close()
 
     def _step(self) -> None:
@@ -136,7 +139,7 @@ class Worker:
             if not msgs:
                 return
         values = [m.value() or b"" for m in msgs]
-        decoded = decode_values(values, self.schema, self.target)
+        decoded = decode_batch(values, self.schema, self.target)
         self.buffers[p].add(decoded, [m.offset() for m in msgs], values, [m.key() for m in msgs],
                             [m.timestamp()[1] for m in msgs], now)
         self.stats[p].position = msgs[-1].offset() + 1
@@ -184,10 +187,13 @@ class Worker:
             self._rewind(p, flush.first)
             return
         st.committed = flush.last + 1
+        written_bytes = sum(f.bytes for f in files)
         st.written += flush.messages
-        st.written_bytes += sum(f.bytes for f in files)
+        st.written_bytes += written_bytes
         st.files += len(files)
         st.quarantined += len(flush.bad)
+        self.totals.update(written=flush.messages, written_bytes=written_bytes, files=len(files),
+                           quarantined=len(flush.bad))
         for f in files:
             self.labels[f.label] += f.rows
             if f.label == "_quarantine":
@@ -205,6 +211,8 @@ class Worker:
     # --- assignment -----------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Resume each partition where its files end, after removing a crash's leftovers."""
+        if self.closing:  # a last rebalance while leaving the group: nothing to resume
+            return
         topic, now = self.cfg.topic, self.clock()
         existing = scan(self.cfg.outdir) if partitions else []
         group_offsets = committed(consumer, topic, [tp.partition for tp in partitions]) if partitions else {}
@@ -276,7 +284,7 @@ class Worker:
         self.send(WorkerSnapshot(
             worker=self.index, pid=self.process.pid, time=time.time(), state=state,
             partitions=[PartitionStats(**vars(st)) for st in self.stats.values()],
-            received=self.received, received_bytes=self.received_bytes,
+            received=self.received, received_bytes=self.received_bytes, **self.totals,
             labels=dict(self.labels), cpu_percent=self.process.cpu_percent(None),
             rss=self.process.memory_info().rss, done=done, error=self.last_error,
             quarantine_files=list(self.quarantine_files)))

@@ -1,0 +1,173 @@
+"""The DataFusion batch decoder gives exactly what the fastavro reference gives, without a broker."""
+import datetime
+import decimal
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import fastavro
+import pyarrow as pa
+import pytest
+
+from finkdl import fastdecode, generator
+from finkdl.arrow_schema import arrow_schema
+from finkdl.decode import decode_values
+from finkdl.fastdecode import decode_batch
+from finkdl.schema import parse_schema
+
+FINK_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fink"
+
+
+def _schema(avro):
+    return parse_schema(json.dumps(avro), "test")
+
+
+def _encode(schema, records):
+    return [generator.encode(schema.parsed, r) for r in records]
+
+
+def _same(a, b):
+    """Equality where NaN equals NaN: real alerts carry NaN features."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    return type(a) is type(b) and a == b
+
+
+def _assert_same_as_reference(values, schema):
+    """The fast decoder's result next to fastavro's, the one ``finkdl.decode`` gives."""
+    target = arrow_schema(schema.avro)
+    fast, ref = decode_batch(values, schema, target), decode_values(values, schema, target)
+    assert fast.table.schema == ref.table.schema == target
+    assert fast.indices == ref.indices
+    assert [u.index for u in fast.bad] == [u.index for u in ref.bad]
+    assert _same(fast.table.to_pylist(), ref.table.to_pylist())
+    return fast
+
+
+@pytest.fixture
+def fast_path_only(monkeypatch):
+    """Fail if the batch falls back to the reference, which would make equality trivial."""
+    def refuse(*args):
+        raise AssertionError("the batch fell back to the reference decoder")
+    monkeypatch.setattr(fastdecode, "decode_values", refuse)
+
+
+@pytest.mark.parametrize("slim,cutouts", [(True, False), (False, True)])
+def test_generated_ztf_alerts_decode_fast_as_the_reference_does(slim, cutouts, fast_path_only):
+    schema = _schema(generator.ztf_schema(slim=slim, cutouts=cutouts))
+    values = _encode(schema, generator.alerts(150, slim=slim, cutouts=cutouts, hostile=True))
+    table = _assert_same_as_reference(values, schema).table
+    # The batch does hold what the comparison is about: nulls, maps, arrays of records, bytes.
+    assert table["mangrove"].null_count and any(table["mangrove"].to_pylist())
+    assert table["finkclass"].null_count and table["prv_candidates"].null_count
+    assert any(None in (h or []) for h in table["prv_candidates"].to_pylist())
+    if cutouts:
+        assert len(table["cutoutScience"][0]["stampData"].as_py()) == 16_000
+
+
+def test_generated_lsst_alerts_decode_fast_as_the_reference_does(fast_path_only):
+    schema = _schema(generator.lsst_schema())
+    _assert_same_as_reference(_encode(schema, generator.alerts(150, survey="lsst")), schema)
+
+
+@pytest.mark.parametrize("alerts,schema_file", [
+    ("ztf/alerts-ztf-2026-03-22.avro", "ztf/schema-ztf-ftransfer-2026-03-23.json"),
+    ("lsst/alerts-lsst-2026-03.avro", "lsst/schema-lsst-ftransfer-2026-03-18.json"),
+])
+def test_real_fink_alerts_decode_fast_as_the_reference_does(alerts, schema_file, fast_path_only):
+    if not FINK_DATA.is_dir():
+        pytest.skip(f"no sample Fink alerts in {FINK_DATA}")
+    schema = parse_schema((FINK_DATA / schema_file).read_text(), schema_file)
+    with open(FINK_DATA / alerts, "rb") as f:
+        records = list(fastavro.reader(f))
+    assert not _assert_same_as_reference(_encode(schema, records), schema).bad
+
+
+def test_corrupt_values_are_isolated_and_their_neighbours_kept():
+    schema = _schema(generator.ztf_schema(slim=True, cutouts=False))
+    values = _encode(schema, generator.alerts(8, slim=True, cutouts=False, hostile=True))
+    values[1] = b"\xff\x00garbage"
+    values[3] = values[3][:-4]
+    values[5] = values[5] + b"trailing"
+    values[6] = b""
+    decoded = _assert_same_as_reference(values, schema)
+    assert decoded.indices == [0, 2, 4, 7] and [u.index for u in decoded.bad] == [1, 3, 5, 6]
+
+
+def test_a_value_holding_two_records_is_not_read_as_two_rows():
+    # Any 16 bytes are a valid record here, so the block decodes without error into as many
+    # rows as there are values, every one after the culprit shifted: only the marks tell.
+    schema = _schema({"type": "record", "name": "r", "fields": [{"name": "x", "type": "double"},
+                                                                {"name": "y", "type": "double"}]})
+    a, b, c, d = _encode(schema, [{"x": i, "y": -i} for i in range(4)])
+    decoded = _assert_same_as_reference([a, b + c, d], schema)
+    assert decoded.indices == [0, 2] and [u.index for u in decoded.bad] == [1]
+
+
+def test_an_empty_batch_gives_an_empty_table_of_the_target_schema():
+    schema = _schema(generator.ztf_schema(slim=True, cutouts=False))
+    decoded = decode_batch([], schema, arrow_schema(schema.avro))
+    assert decoded.table.num_rows == 0 and decoded.table.schema == arrow_schema(schema.avro)
+    assert decoded.indices == [] and decoded.bad == []
+
+
+OTHER_TYPES = {"type": "record", "name": "r", "fields": [
+    {"name": "kind", "type": ["null", {"type": "enum", "name": "Kind", "symbols": ["A", "B", "C"]}]},
+    {"name": "digest", "type": {"type": "fixed", "name": "Digest", "size": 4}},
+    {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+    {"name": "seen", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    {"name": "night", "type": ["null", {"type": "int", "logicalType": "date"}]},
+    {"name": "nothing", "type": "null"},
+    {"name": "flux", "type": "float"},
+    {"name": "bands", "type": {"type": "map", "values": {"type": "array", "items": {
+        "type": "record", "name": "Point", "fields": [
+            {"name": "mag", "type": ["null", "double"]},
+            {"name": "tags", "type": {"type": "map", "values": "int"}}]}}}},
+]}
+
+
+def _other(i):
+    seen = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(seconds=i)
+    return {"kind": [None, "A", "C"][i % 3], "digest": bytes([i]) * 4, "price": decimal.Decimal(f"{i}.25"),
+            "seen": seen, "night": None if i % 4 else datetime.date(2025, 1, 1 + i % 28), "nothing": None,
+            "flux": float("nan") if i % 5 == 0 else i / 8,
+            "bands": {"g": [{"mag": None, "tags": {}}, {"mag": 18.5, "tags": {"x": i}}]} if i % 2 else {}}
+
+
+def test_enums_fixed_decimals_dates_and_nested_maps_decode_fast_as_the_reference_does(fast_path_only):
+    schema = _schema(OTHER_TYPES)
+    _assert_same_as_reference(_encode(schema, [_other(i) for i in range(40)]), schema)
+
+
+def test_a_map_repeating_a_key_decodes_as_the_reference_does():
+    # fastavro keeps the last value of a repeated key; DataFusion would keep both entries.
+    schema = _schema(generator.ztf_schema(slim=True, cutouts=False))
+    record = next(generator.alerts(1, slim=True, cutouts=False)) | {"mangrove": {"k": "a", "z": "b"}}
+    value = generator.encode(schema.parsed, record)
+    entries = b"\x02k\x00\x02a\x02z"  # key "k", branch 0, value "a", key "z"
+    at = value.index(entries) + len(entries) - 1
+    repeated = value[:at] + b"k" + value[at + 1:]
+    decoded = _assert_same_as_reference([value, repeated], schema)
+    assert decoded.table["mangrove"][1].as_py() == [("k", "b")]
+
+
+def test_a_uuid_schema_is_left_to_the_reference_decoder():
+    # fastavro reads a uuid as text, DataFusion as 16 bytes: the two would not agree.
+    schema = _schema({"type": "record", "name": "r", "fields": [
+        {"name": "id", "type": {"type": "string", "logicalType": "uuid"}}]})
+    assert fastdecode._container(schema.text, arrow_schema(schema.avro)) is None
+
+
+def test_the_container_file_is_deleted_right_away(monkeypatch, tmp_path):
+    monkeypatch.setattr(fastdecode, "_SHM", None)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    schema = _schema(generator.ztf_schema(slim=True, cutouts=False))
+    values = _encode(schema, generator.alerts(20, slim=True, cutouts=False))
+    assert decode_batch(values, schema, arrow_schema(schema.avro)).table.num_rows == 20
+    assert decode_batch(values[:3] + [b"bad"], schema, arrow_schema(schema.avro)).table.num_rows == 3
+    assert list(tmp_path.iterdir()) == []
