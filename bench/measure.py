@@ -1,0 +1,123 @@
+"""Run one command the way a user would, and measure what it cost and what it left on disk.
+
+Every tool is measured the same way: wall-clock start just before the process starts,
+peak memory as the RSS summed over the whole process tree (the tools fan out into worker
+processes), and, for downloaders, the end as the newest output file's mtime, because both
+tools then sit idle for their timeout waiting for alerts that will not come.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pyarrow.dataset as ds
+
+SAMPLE_EVERY_S = 0.2
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One process tree's run: when it started and ended (wall clock), its peak memory."""
+
+    started: float
+    ended: float
+    peak_rss: int
+    returncode: int
+    killed: bool
+    stdout: Path
+    stderr: Path
+
+    def failure(self) -> str | None:
+        """A one-line reason when the run did not end normally, else None."""
+        if self.killed:
+            return f"killed after {self.ended - self.started:.0f} s"
+        if self.returncode != 0:
+            return f"exit {self.returncode}: {last_line(self.stderr) or last_line(self.stdout)}"
+        return None
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a downloader left in its output folder, as a Parquet reader sees it."""
+
+    files: int
+    rows: int
+    newest_mtime: float | None
+    error: str | None = None
+
+
+def tree_rss(root: psutil.Process) -> int:
+    """RSS of a process and all its descendants; processes may vanish while we look."""
+    try:
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_measured(cmd: list[str], logs: Path, env: dict[str, str] | None = None,
+                 limit_s: float = 1800.0) -> Measurement:
+    """Run ``cmd`` to completion, sampling the tree's RSS every 0.2 s.
+
+    The process gets its own session so a run past ``limit_s`` (a stuck tool) can be killed
+    with all its workers, without touching anything else on the machine.
+    """
+    logs.mkdir(parents=True, exist_ok=True)
+    stdout, stderr = logs / "stdout.txt", logs / "stderr.txt"
+    with open(stdout, "wb") as out, open(stderr, "wb") as err:
+        started = time.time()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
+        root = psutil.Process(proc.pid)
+        peak, killed = 0, False
+        while True:
+            peak = max(peak, tree_rss(root))
+            try:
+                proc.wait(SAMPLE_EVERY_S)
+                break
+            except subprocess.TimeoutExpired:
+                if time.time() - started > limit_s:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    killed = True
+                    break
+        ended = time.time()
+    return Measurement(started, ended, peak, proc.returncode, killed, stdout, stderr)
+
+
+def read_output(outdir: Path) -> Output:
+    """Files, rows and newest mtime of the Parquet dataset in ``outdir``.
+
+    pyarrow's discovery skips names starting with '.' or '_', i.e. temporary files and
+    finkdl's ``_quarantine``: what is counted is exactly what ``pandas.read_parquet`` reads.
+    """
+    if not outdir.is_dir():
+        return Output(0, 0, None)
+    try:
+        dataset = ds.dataset(outdir, format="parquet", partitioning="hive")
+        files = dataset.files
+        rows = dataset.count_rows()
+    except Exception as exc:  # unreadable output is a result to report, not a crash
+        return Output(0, 0, None, f"unreadable output: {type(exc).__name__}: {exc}")
+    newest = max((os.stat(f).st_mtime for f in files), default=None)
+    return Output(len(files), rows, newest)
+
+
+def last_line(path: Path) -> str:
+    """The last non-empty line of a log (progress bars' carriage returns split lines too)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""

@@ -1,0 +1,370 @@
+"""finkdl's benchmark: finkdl against fink-client and against the raw Kafka ceiling.
+
+One run starts a real local Kafka broker, produces generated Fink-like topics, and on each
+topic measures, with the same partitions and number of processes:
+
+* the raw ceiling: confluent-kafka reading every message, decoding nothing;
+* ``finkdl download``;
+* fink-client's ``finkctl transfer``, installed from PyPI into its own virtualenv.
+
+It prints a table and writes it, with the command line and the date, to bench/results.md.
+
+    .venv/bin/python bench/run.py            # full sizes (make bench)
+    .venv/bin/python bench/run.py --quick    # alert counts / 20, for development
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from rich.console import Console
+from rich.table import Table
+
+import finkdl
+from finkdl import generator
+from finkdl.localbroker import KAFKA_VERSION, LocalBroker
+
+from fink_client_tool import FinkClient, install
+from measure import Measurement, read_output, run_measured
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results.md"
+QUICK_DIVISOR = 20
+RUN_LIMIT_S = 1800.0  # a stuck tool is reported as killed instead of hanging the benchmark
+MB = 1_000_000
+
+console = Console(stderr=True, highlight=False)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A generated topic; workloads sharing a spec share one topic (and one raw ceiling)."""
+
+    key: str
+    alerts: int
+    partitions: int
+    slim: bool
+    cutouts: bool
+    seed: int
+
+
+LIGHTCURVE = TopicSpec("lightcurve", 200_000, 4, slim=True, cutouts=False, seed=1)
+CUTOUTS = TopicSpec("cutouts", 20_000, 4, slim=False, cutouts=True, seed=2)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What is measured: a topic, a partitioning, and finkdl's worker counts.
+
+    ``compare`` workloads show the raw ceiling and fink-client next to finkdl, with as many
+    processes as the topic has partitions; the others show finkdl alone (scaling).
+    """
+
+    name: str
+    topic: TopicSpec
+    partition_by: str
+    workers: tuple[int, ...]
+    compare: bool
+
+
+WORKLOADS = [
+    Workload("lightcurve-finkclass", LIGHTCURVE, "finkclass", (LIGHTCURVE.partitions,), True),
+    Workload("lightcurve-time", LIGHTCURVE, "time", (LIGHTCURVE.partitions,), True),
+    Workload("cutouts-finkclass", CUTOUTS, "finkclass", (CUTOUTS.partitions,), True),
+    Workload("scaling", LIGHTCURVE, "finkclass", (1, 2, 4), False),
+]
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A produced topic and what its raw ceiling read (which also gives its size in bytes)."""
+
+    spec: TopicSpec
+    name: str
+    produced: int
+    raw: "Result"
+    value_bytes: int
+
+    @property
+    def mean_bytes(self) -> float:
+        return self.value_bytes / max(self.produced, 1)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured run. ``alerts`` are rows on disk (messages read, for the raw ceiling)."""
+
+    tool: str
+    procs: int
+    seconds: float | None
+    alerts: int
+    files: int | None
+    peak_rss: int | None
+    note: str = ""
+
+    @property
+    def rate(self) -> float | None:
+        return self.alerts / self.seconds if self.seconds else None
+
+
+class Bench:
+    """Owns the broker and the scratch folder; runs each tool with fresh groups and folders."""
+
+    def __init__(self, broker: LocalBroker, workdir: Path, fink: FinkClient, divisor: int,
+                 timeout: float) -> None:
+        self.broker, self.workdir, self.fink = broker, workdir, fink
+        self.divisor, self.timeout = divisor, timeout
+        self.topics: dict[str, Topic] = {}
+        self.finkdl_runs: dict[tuple[str, str, int], Result] = {}
+        self.finkdl = Path(sys.executable).with_name("finkdl")
+
+    def topic(self, spec: TopicSpec) -> Topic:
+        """The topic of a spec, produced (and read once at raw speed) on first use."""
+        if spec.key not in self.topics:
+            n = spec.alerts // self.divisor
+            name = f"ftransfer_ztf_2026-11-28_{uuid.uuid4().int % 10**6:06d}"
+            console.log(f"{spec.key}: producing {n:,} alerts to {name} ({spec.partitions} partitions)")
+            self.broker.create_topic(name, spec.partitions)
+            produced = generator.produce_values(
+                self.broker.servers, name, generator.ztf_schema(slim=spec.slim, cutouts=spec.cutouts),
+                generator.values(n, slim=spec.slim, cutouts=spec.cutouts, seed=spec.seed),
+                spec.partitions)
+            wait_for_group_coordinator(self.broker.servers, name)
+            raw, value_bytes = self._raw(name, spec.partitions, produced)
+            self.topics[spec.key] = Topic(spec, name, produced, raw, value_bytes)
+        return self.topics[spec.key]
+
+    def _raw(self, topic: str, processes: int, produced: int) -> tuple[Result, int]:
+        run = self._run_dir("raw")
+        cmd = [sys.executable, str(BENCH / "raw_ceiling.py"), "--servers", self.broker.servers,
+               "--topic", topic, "--group-id", _group("raw"), "--processes", str(processes)]
+        m = run_measured(cmd, run / "logs", limit_s=RUN_LIMIT_S)
+        counts = _last_json(m.stdout)
+        messages, value_bytes = counts.get("messages", 0), counts.get("bytes", 0)
+        notes = [m.failure(), _count_note(messages, produced, "messages read")]
+        result = Result("raw ceiling", processes, m.ended - m.started, messages, None, m.peak_rss,
+                        _join(notes))
+        self._done(result, run)
+        return result, value_bytes
+
+    def finkdl_download(self, topic: Topic, partition_by: str, workers: int) -> Result:
+        """finkdl's CLI as a user runs it; a run already measured is reused (scaling's 4 workers)."""
+        key = (topic.spec.key, partition_by, workers)
+        if key not in self.finkdl_runs:
+            run = self._run_dir("finkdl")
+            cmd = [str(self.finkdl), "download", topic.name, "--outdir", str(run / "out"),
+                   "--servers", self.broker.servers, "--group-id", _group("finkdl"),
+                   "--partition-by", partition_by, "--workers", str(workers),
+                   "--timeout", str(self.timeout), "--progress", "quiet"]
+            env = {**os.environ, "HOME": str(run / "home")}
+            m = run_measured(cmd, run / "logs", env=env, limit_s=RUN_LIMIT_S)
+            self.finkdl_runs[key] = self._downloaded("finkdl", workers, m, run, topic.produced)
+        return self.finkdl_runs[key]
+
+    def fink_client_transfer(self, topic: Topic, partition_by: str, consumers: int) -> Result:
+        """fink-client with the same partitioning, consumers and timeout as finkdl."""
+        if self.fink.problem:
+            return Result("fink-client", consumers, None, 0, None, None, self.fink.problem)
+        run = self._run_dir("fink-client")
+        group = _group("fink-client")
+        cmd = self.fink.command(topic.name, run / "out", partition_by, consumers, self.timeout)
+        env = self.fink.environment(run / "home", self.broker.servers, group, self.timeout)
+        m = run_measured(cmd, run / "logs", env=env, limit_s=RUN_LIMIT_S)
+        return self._downloaded("fink-client", consumers, m, run, topic.produced)
+
+    def _downloaded(self, tool: str, procs: int, m: Measurement, run: Path, produced: int) -> Result:
+        """A downloader's result: time runs to its newest file, not to its idle exit."""
+        out = read_output(run / "out")
+        seconds = out.newest_mtime - m.started if out.newest_mtime is not None else None
+        notes = [m.failure(), out.error, "no output file" if not out.files and not out.error else None,
+                 _count_note(out.rows, produced, "rows on disk")]
+        result = Result(tool, procs, seconds, out.rows, out.files, m.peak_rss, _join(notes))
+        self._done(result, run)
+        return result
+
+    def _run_dir(self, tool: str) -> Path:
+        path = Path(tempfile.mkdtemp(prefix=f"{tool}-", dir=self.workdir))
+        (path / "home").mkdir()
+        return path
+
+    @staticmethod
+    def _done(result: Result, run: Path) -> None:
+        """Log a result; drop its files, but keep the logs of a run that has something to say."""
+        took = f"{result.seconds:.1f} s" if result.seconds is not None else "no time"
+        console.log(f"  {result.tool} ×{result.procs}: {result.alerts:,} alerts, {took}"
+                    + (f" [yellow]({result.note})[/]" if result.note else ""))
+        if result.note:
+            shutil.rmtree(run / "out", ignore_errors=True)
+            shutil.rmtree(run / "home", ignore_errors=True)
+            console.log(f"  logs kept in {run / 'logs'}")
+        else:
+            shutil.rmtree(run)
+
+
+def wait_for_group_coordinator(servers: str, topic: str, timeout: float = 60.0) -> None:
+    """Wait until the broker answers group requests.
+
+    A fresh broker creates ``__consumer_offsets`` on the first group request and answers
+    NOT_COORDINATOR meanwhile, which finkdl's planner does not retry. A production broker is
+    never in that state, so the benchmark waits it out instead of measuring it.
+    """
+    consumer = Consumer({"bootstrap.servers": servers, "group.id": _group("warm-up")})
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                consumer.committed([TopicPartition(topic, 0)], timeout=5)
+                return
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        consumer.close()
+
+
+def _group(tool: str) -> str:
+    return f"bench-{tool}-{uuid.uuid4().hex[:10]}"
+
+
+def _last_json(path: Path) -> dict:
+    lines = [line for line in path.read_text().splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def _count_note(count: int, produced: int, what: str) -> str | None:
+    return f"{count:,} {what} of {produced:,} produced" if count != produced else None
+
+
+def _join(notes: list[str | None]) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+# --- the table ------------------------------------------------------------------------
+
+HEADERS = ["Workload", "Tool", "Procs", "Time (s)", "Alerts/s", "MB/s", "Peak RSS (MB)",
+           "Files", "Rows on disk", "finkdl ÷ fink-client", "finkdl ÷ raw", "Note"]
+
+
+def table_rows(workload: Workload, topic: Topic, finkdl_results: list[Result],
+               fink_client: Result | None) -> list[list[str]]:
+    """The rows of one workload: raw ceiling and fink-client next to finkdl when compared."""
+    results = ([topic.raw] if workload.compare else []) + finkdl_results
+    results += [fink_client] if fink_client else []
+    rows = []
+    for r in results:
+        is_finkdl = r.tool == "finkdl"
+        rows.append([
+            workload.name, r.tool, str(r.procs),
+            f"{r.seconds:.1f}" if r.seconds is not None else "—",
+            f"{r.rate:,.0f}" if r.rate else "—",
+            f"{r.rate * topic.mean_bytes / MB:,.1f}" if r.rate else "—",
+            f"{r.peak_rss / MB:,.0f}" if r.peak_rss else "—",
+            f"{r.files:,}" if r.files is not None else "—",
+            f"{r.alerts:,}" if r.files is not None else "—",
+            _ratio(r, fink_client) if is_finkdl else "",
+            _ratio(r, topic.raw) if is_finkdl else "",
+            r.note,
+        ])
+    return rows
+
+
+def _ratio(a: Result, b: Result | None) -> str:
+    return f"{a.rate / b.rate:.2f}×" if b is not None and a.rate and b.rate else "—"
+
+
+def print_table(rows: list[list[str]]) -> None:
+    """On a terminal rich fits the table to it; piped or logged, it is printed whole."""
+    table = Table(*HEADERS, title="finkdl benchmark")
+    for row in rows:
+        table.add_row(*row)
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=220)
+    out.print(table)
+
+
+def write_markdown(rows: list[list[str]], header: str) -> None:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    RESULTS.write_text(header + "\n\n" + "\n".join(lines) + "\n\n" + LEGEND)
+
+
+LEGEND = """\
+Time runs from process start to the newest output file: both tools then wait their
+timeout for new alerts, which is not work. The raw ceiling (confluent-kafka reading every
+message, no decoding) ends when its processes exit. Alerts/s counts rows read back from
+disk with pyarrow.dataset (messages read, for the raw ceiling); MB/s is that times the
+mean Kafka message size. Peak RSS is summed over each process tree, sampled every 0.2 s.
+Ratios compare alerts/s. Every run has a fresh consumer group and output folder; the raw
+ceiling is measured once per topic, and a finkdl run with the same topic, partitioning and
+workers once (scaling's 4-worker row is the lightcurve-finkclass run when both are selected).
+"""
+
+
+def main() -> None:
+    names = [w.name for w in WORKLOADS]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"divide alert counts by {QUICK_DIVISOR}, for development")
+    parser.add_argument("--only", nargs="+", choices=names, metavar="WORKLOAD",
+                        help=f"run only these workloads: {', '.join(names)}")
+    parser.add_argument("--timeout", type=float, default=5.0,
+                        help="seconds both tools wait for new alerts before finishing [5]")
+    args = parser.parse_args()
+    selected = [w for w in WORKLOADS if not args.only or w.name in args.only]
+
+    fink = install()
+    console.log(f"fink-client: {fink.version or '?'}" + (f" — {fink.problem}" if fink.problem else ""))
+    workdir = Path(tempfile.mkdtemp(prefix="finkdl-bench-"))
+    broker = LocalBroker(workdir / "kafka")
+    rows: list[list[str]] = []
+    try:
+        broker.start()
+        bench = Bench(broker, workdir, fink, QUICK_DIVISOR if args.quick else 1, args.timeout)
+        for workload in selected:
+            console.log(f"[bold]{workload.name}[/]")
+            topic = bench.topic(workload.topic)
+            finkdl_results = [bench.finkdl_download(topic, workload.partition_by, n)
+                              for n in workload.workers]
+            fink_client = (bench.fink_client_transfer(topic, workload.partition_by,
+                                                      workload.topic.partitions)
+                           if workload.compare else None)
+            rows += table_rows(workload, topic, finkdl_results, fink_client)
+    finally:
+        broker.remove()
+        if not any(workdir.iterdir()):
+            workdir.rmdir()
+    print_table(rows)
+    write_markdown(rows, results_header(bench, fink))
+    console.log(f"table written to {RESULTS}")
+
+
+def results_header(bench: Bench, fink: FinkClient) -> str:
+    """What a reader needs to reproduce or judge the numbers."""
+    command = " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    sizes = ", ".join(f"{t.spec.key} {t.produced:,} alerts of {t.mean_bytes / 1000:,.1f} KB "
+                      f"in {t.spec.partitions} partitions" for t in bench.topics.values())
+    return (f"# finkdl benchmark\n\n`{command}` — {date}\n\n"
+            f"{os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
+            f"Python {platform.python_version()}, one local Kafka {KAFKA_VERSION} broker; "
+            f"finkdl {finkdl.__version__}, fink-client {fink.version or 'not installed'} "
+            f"(`finkctl transfer`, default -batchsize); timeout {bench.timeout:g} s.\n\n"
+            f"Topics: {sizes}.")
+
+
+if __name__ == "__main__":
+    main()
