@@ -52,6 +52,8 @@ def connection_options(func):
         click.option("--group-id", envvar="FINKDL_GROUP_ID", help="Consumer group id (shared by "
                      "every finkdl of one download, on any host)."),
         click.option("--survey", type=click.Choice(SURVEYS), default="ztf", show_default=True),
+        click.option("--ca-file", envvar="FINKDL_CA_FILE", type=click.Path(exists=True, dir_okay=False),
+                     help="CA certificate (PEM) of TLS servers: turns on SASL_SSL."),
     ]):
         func = option(func)
     return func
@@ -94,12 +96,13 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="Same as --progress quiet.")
 @handle_errors
 def download_command(topic: str, outdir: Path, partition_by: str, servers: str | None,
-                     group_id: str | None, survey: str, workers: int | None, from_beginning: bool,
+                     group_id: str | None, survey: str, ca_file: str | None, workers: int | None,
+                     from_beginning: bool,
                      limit: int | None, timeout: float | None, fmt: str, dump_schemas: bool,
                      schema_file: Path | None, flush_rows: int, flush_mb: int, flush_seconds: float,
                      progress: str, progress_interval: float, json_progress: bool, quiet: bool) -> None:
     """Download TOPIC into OUTDIR; rerun the same command to resume."""
-    conn, max_timeout = resolve_connection(servers, group_id, survey)
+    conn, max_timeout = resolve_connection(servers, group_id, survey, ca_file=ca_file)
     cfg = DownloadConfig(
         topic=topic, outdir=outdir.resolve(), connection=conn, partition_by=partition_by,
         survey=survey, workers=workers, from_beginning=from_beginning, limit=limit,
@@ -211,9 +214,9 @@ def verify_command(outdir: Path) -> None:
 @click.option("--timeout", type=float, default=10.0, show_default=True)
 @handle_errors
 def offsets_command(topic: str, servers: str | None, group_id: str | None, survey: str,
-                    timeout: float) -> None:
+                    ca_file: str | None, timeout: float) -> None:
     """Committed offset, high watermark and lag of each partition of TOPIC for the group."""
-    conn, _ = resolve_connection(servers, group_id, survey)
+    conn, _ = resolve_connection(servers, group_id, survey, ca_file=ca_file)
     rows = topic_offsets(conn, topic, timeout)
     table = Table(title=f"{topic}  (group {conn.group_id})", box=None, header_style="bold")
     for col in ("partition", "low", "committed", "high", "lag"):
@@ -233,9 +236,9 @@ def offsets_command(topic: str, servers: str | None, group_id: str | None, surve
 @click.option("--timeout", type=float, default=10.0, show_default=True)
 @handle_errors
 def schema_command(topic: str, servers: str | None, group_id: str | None, survey: str,
-                   output: Path | None, timeout: float) -> None:
+                   ca_file: str | None, output: Path | None, timeout: float) -> None:
     """The Avro schema of TOPIC (from its <topic>_schema companion or its message keys)."""
-    conn, _ = resolve_connection(servers, group_id or "finkdl-schema", survey)
+    conn, _ = resolve_connection(servers, group_id or "finkdl-schema", survey, ca_file=ca_file)
     schema, source = find_schema(conn, topic, timeout)
     text = json.dumps(schema.avro, indent=2)
     if output:

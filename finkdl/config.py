@@ -121,8 +121,8 @@ def readable_by_others(path: Path) -> bool:
 
 
 def resolve_connection(servers: str | None, group_id: str | None, survey: str,
-                       env: Mapping[str, str] | None = None,
-                       home: Path | None = None) -> tuple[Connection, float | None]:
+                       env: Mapping[str, str] | None = None, home: Path | None = None,
+                       ca_file: str | None = None) -> tuple[Connection, float | None]:
     """Servers, group id and credentials from flags, environment or fink-client's file.
 
     Returns the connection and the credentials file's ``maxtimeout`` (None when absent).
@@ -132,6 +132,7 @@ def resolve_connection(servers: str | None, group_id: str | None, survey: str,
     group_id = group_id or env.get("FINKDL_GROUP_ID")
     username = env.get("FINKDL_USERNAME")
     password = env.get("FINKDL_PASSWORD")
+    ca_file = ca_file or env.get("FINKDL_CA_FILE")
     source = "flags/environment"
     max_timeout = None
     path = credentials_path(survey, home)
@@ -151,7 +152,7 @@ def resolve_connection(servers: str | None, group_id: str | None, survey: str,
         raise ConfigError("no consumer group id given",
                           hint=f"pass --group-id ID, set FINKDL_GROUP_ID, or add group_id to {path}")
     return (Connection(servers=servers, group_id=str(group_id), username=username or None,
-                       password=password or None, source=source),
+                       password=password or None, ca_location=ca_file or None, source=source),
             float(max_timeout) if max_timeout is not None else None)
 
 

@@ -77,6 +77,7 @@ def describe_topic(consumer: Consumer, trap: _ErrorTrap, conn: Connection, topic
         try:
             meta = consumer.list_topics(topic, timeout=min(2.0, max(0.1, deadline - time.monotonic())))
         except KafkaException as exc:
+            consumer.poll(0)  # librdkafka calls error_cb only from poll(): collect auth errors
             trap.raise_auth(conn)
             if time.monotonic() < deadline:
                 continue
