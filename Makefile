@@ -13,7 +13,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q -m "not broker and not soak"
 
 soak: $(STAMP) broker-jars
-	FINKDL_SOAK=1 $(BIN)/pytest -q -m soak
+	FINKDL_SOAK=1 $(BIN)/pytest -q -s tests/test_faults.py
 
 bench: $(STAMP) broker-jars
 	$(BIN)/python bench/run.py

@@ -1,8 +1,9 @@
 """What a worker holds for one partition between two flushes, and when to flush it.
 
 Values are decoded as they arrive (so decoding overlaps with the consumer's own fetching)
-and kept as Arrow; the raw bytes are kept only for the Avro output format and for values
-that would not decode, which go to the quarantine with their offsets.
+and kept as Arrow, already split by label, so writing needs no second copy of the buffer;
+the raw bytes are kept only for the Avro output format and for values that would not
+decode, which go to the quarantine with their offsets.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pyarrow as pa
 
 from .config import FlushPolicy
 from .decode import Decoded
+from .partitioning import Label, Partitioning, group_rows
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,8 @@ class Flush:
     first: int
     last: int
     messages: int
-    table: pa.Table
-    raw: list[bytes] | None
+    groups: dict[Label, list[pa.Table]]
+    raw: dict[Label, list[bytes]] | None
     bad: list[Quarantined]
 
 
@@ -45,13 +47,14 @@ class PartitionBuffer:
     """Decoded chunks of one partition since ``first`` (the offset after the last commit)."""
 
     first: int
+    part: Partitioning = Partitioning()
     keep_raw: bool = False
     started_at: float | None = None
     last: int | None = None
     messages: int = 0
     nbytes: int = 0
-    chunks: list[pa.Table] = field(default_factory=list)
-    raw: list[bytes] = field(default_factory=list)
+    groups: dict[Label, list[pa.Table]] = field(default_factory=dict)
+    raw: dict[Label, list[bytes]] = field(default_factory=dict)
     bad: list[Quarantined] = field(default_factory=list)
 
     def add(self, decoded: Decoded, offsets: Sequence[int], values: Sequence[bytes],
@@ -64,10 +67,12 @@ class PartitionBuffer:
         self.last = offsets[-1]
         self.messages += len(offsets)
         self.nbytes += sum(len(v) for v in values)
-        if decoded.table.num_rows:
-            self.chunks.append(decoded.table)
-        if self.keep_raw:
-            self.raw.extend(values[i] for i in decoded.indices)
+        table = decoded.table
+        for label, rows in group_rows(table, self.part).items():
+            whole = len(rows) == table.num_rows
+            self.groups.setdefault(label, []).append(table if whole else table.take(pa.array(rows)))
+            if self.keep_raw:
+                self.raw.setdefault(label, []).extend(values[decoded.indices[r]] for r in rows)
         self.bad.extend(Quarantined(offsets[u.index], timestamps[u.index], keys[u.index],
                                     values[u.index], u.reason) for u in decoded.bad)
 
@@ -80,10 +85,9 @@ class PartitionBuffer:
                 or now - (self.started_at or now) >= policy.max_age_s
                 or (caught_up and idle_s >= policy.idle_s))
 
-    def take(self, topic: str, partition: int, schema: pa.Schema) -> Flush:
+    def take(self, topic: str, partition: int) -> Flush:
         """The flush of everything held; the buffer then starts after it."""
-        table = pa.concat_tables(self.chunks) if self.chunks else schema.empty_table()
-        flush = Flush(topic, partition, self.first, self.last, self.messages,
-                      table.combine_chunks(), self.raw if self.keep_raw else None, self.bad)
-        self.__init__(first=self.last + 1, keep_raw=self.keep_raw)
+        flush = Flush(topic, partition, self.first, self.last, self.messages, self.groups,
+                      self.raw if self.keep_raw else None, self.bad)
+        self.__init__(first=self.last + 1, part=self.part, keep_raw=self.keep_raw)
         return flush

@@ -42,3 +42,11 @@ def parse_file_name(name: str) -> FileRange | None:
 def temporary_name(name: str, token: str) -> str:
     """Name while writing: hidden (readers skip dot files) and not matching ``parse_file_name``."""
     return f".{name}.{token}.tmp"
+
+
+def temporary_partition(name: str) -> int | None:
+    """The Kafka partition of a temporary file (left by a crash), or None for other files."""
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return None
+    parsed = parse_file_name(name[1:].rsplit(".", 2)[0])
+    return parsed.partition if parsed else None

@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from .errors import BrokerError
 from .kafka import RETRIABLE
-from .naming import FileRange, parse_file_name
+from .naming import FileRange, parse_file_name, temporary_partition
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,12 @@ def scan(outdir: Path) -> list[DataFile]:
             if parsed:
                 found.append(DataFile(Path(root) / name, parsed))
     return found
+
+
+def temporaries(outdir: Path, partition: int) -> list[Path]:
+    """Half-written files of a partition, left by a crash (never part of the output)."""
+    return [Path(root) / name for root, _dirs, files in os.walk(outdir) for name in files
+            if temporary_partition(name) == partition]
 
 
 def complete_ranges(files: Iterable[DataFile]) -> dict[tuple[int, int], list[DataFile]]:

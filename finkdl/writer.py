@@ -20,7 +20,7 @@ from .avrobin import block, container_header
 from .buffer import Flush
 from .errors import OutputError
 from .naming import QUARANTINE_DIR, file_name, temporary_name
-from .partitioning import Partitioning, drop_label_columns, group_rows, label_dir
+from .partitioning import Partitioning, drop_label_columns, label_dir
 
 QUARANTINE_SCHEMA = pa.schema([
     ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
@@ -40,30 +40,30 @@ class WrittenFile:
 def write_flush(outdir: Path, flush: Flush, part: Partitioning, fmt: str,
                 schema_text: str) -> list[WrittenFile]:
     """Write every file of a flush durably, one per label plus the quarantine."""
-    groups = group_rows(flush.table, part)
-    n_files = len(groups) + (1 if flush.bad else 0)
+    n_files = len(flush.groups) + (1 if flush.bad else 0)
     meta = {"finkdl.topic": flush.topic, "finkdl.partition": str(flush.partition),
             "finkdl.first_offset": str(flush.first), "finkdl.last_offset": str(flush.last),
             "finkdl.messages": str(flush.messages), "finkdl.files": str(n_files)}
     written = []
-    for label, rows in groups.items():
+    for label, chunks in flush.groups.items():
         folder = label_dir(part, label)
         name = file_name(flush.partition, flush.first, flush.last, n_files, fmt)
         path = outdir / folder / name if folder else outdir / name
-        file_meta = {**meta, "finkdl.rows": str(len(rows))}
+        rows = sum(c.num_rows for c in chunks)
+        file_meta = {**meta, "finkdl.rows": str(rows)}
         if fmt == "avro":
-            values = [flush.raw[r] for r in rows]
+            values = flush.raw[label]
             size = _durable(path, lambda f: write_avro(f, schema_text, values, file_meta))
         else:
-            table = drop_label_columns(flush.table.take(pa.array(rows)), part)
-            size = _durable(path, lambda f: write_parquet(f, table, file_meta))
-        written.append(WrittenFile(path, len(rows), size, label_name(label)))
+            tables = [drop_label_columns(c, part) for c in chunks]
+            size = _durable(path, lambda f: write_parquet(f, tables, file_meta))
+        written.append(WrittenFile(path, rows, size, label_name(label)))
     if flush.bad:
         name = file_name(flush.partition, flush.first, flush.last, n_files, "parquet")
         table = quarantine_table(flush)
         file_meta = {**meta, "finkdl.rows": str(table.num_rows)}
         path = outdir / QUARANTINE_DIR / name
-        size = _durable(path, lambda f: write_parquet(f, table, file_meta))
+        size = _durable(path, lambda f: write_parquet(f, [table], file_meta))
         written.append(WrittenFile(path, table.num_rows, size, QUARANTINE_DIR))
     return written
 
@@ -84,9 +84,24 @@ def quarantine_table(flush: Flush) -> pa.Table:
     }, schema=QUARANTINE_SCHEMA)
 
 
-def write_parquet(sink: io.RawIOBase, table: pa.Table, meta: dict[str, str]) -> None:
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
-    pq.write_table(table, sink, compression="zstd", row_group_size=50_000)
+ROW_GROUP_ROWS = 50_000
+
+
+def write_parquet(sink: io.RawIOBase, chunks: Sequence[pa.Table], meta: dict[str, str]) -> None:
+    """Stream chunks into one Parquet file, joining only one row group's worth at a time."""
+    schema = chunks[0].schema
+    with pq.ParquetWriter(sink, schema.with_metadata({**(schema.metadata or {}), **meta}),
+                          compression="zstd") as out:
+        pending: list[pa.Table] = []
+        rows = 0
+        for chunk in chunks:
+            pending.append(chunk)
+            rows += chunk.num_rows
+            if rows >= ROW_GROUP_ROWS:
+                out.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS)
+                pending, rows = [], 0
+        if pending or not chunks:
+            out.write_table(pa.concat_tables(pending) if pending else schema.empty_table())
 
 
 def write_avro(sink: io.RawIOBase, schema_text: str, values: Sequence[bytes],

@@ -46,20 +46,20 @@ def test_a_corrupt_value_is_set_aside_and_its_neighbours_kept():
     assert decoded.indices == [0, 2, 3] and [u.index for u in decoded.bad] == [1, 4]
 
 
-def _flush(schema, records, values=None, first=0):
+def _flush(schema, records, values=None, first=0, part=Partitioning()):
     values = values or _encode(schema, records)
-    buf = PartitionBuffer(first=first, keep_raw=True)
+    buf = PartitionBuffer(first=first, part=part, keep_raw=True)
     decoded = decode_values(values, schema, arrow_schema(schema.avro))
     buf.add(decoded, list(range(first, first + len(values))), values, [None] * len(values),
             [0] * len(values), now=0.0)
-    return buf.take("t", 0, arrow_schema(schema.avro))
+    return buf.take("t", 0)
 
 
 def test_hostile_and_null_labels_read_back_through_pandas_and_pyarrow(tmp_path):
     schema = _schema(slim=True, cutouts=False)
     records = list(generator.alerts(400, slim=True, cutouts=False, hostile=True))
     part = partitioning_for("finkclass", "ztf", schema)
-    write_flush(tmp_path, _flush(schema, records), part, "parquet", schema.text)
+    write_flush(tmp_path, _flush(schema, records, part=part), part, "parquet", schema.text)
     # A label too long for a folder name reads back cut, with a hash (see README).
     expected = {r["candid"]: r["finkclass"] if r["finkclass"] != "x" * 300 else segment("x" * 300)
                 for r in records}

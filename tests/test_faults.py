@@ -16,11 +16,13 @@ import pandas as pd
 import psutil
 import pytest
 
+from finkdl import generator
 from finkdl.errors import ExitCode
 from finkdl.verify import verify
 
 pytestmark = pytest.mark.broker
 SOAK = os.environ.get("FINKDL_SOAK") == "1"
+ROUNDS = range(3 if SOAK else 1)
 
 
 def _cmd(broker, topic, outdir, group, *extra):
@@ -40,10 +42,14 @@ def _wait_for_files(outdir, timeout=60):
         time.sleep(0.2)
 
 
-def _assert_exact(outdir, n):
+def _assert_exact(outdir, n, what=""):
     ids = pd.read_parquet(outdir, columns=["candid"])["candid"]
+    report = verify(outdir)
+    # One line per fault, for the record (shown with pytest -s, as `make soak` does).
+    print(f"\nFAULT {what or os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0]}: expected {n:,} rows, "
+          f"on disk {len(ids):,}, duplicates {len(ids) - ids.nunique()}, verify {'OK' if report.ok else 'FAILED'}")
     assert len(ids) == n and ids.nunique() == n
-    assert verify(outdir).ok
+    assert report.ok
 
 
 def _rerun(broker, topic, outdir, group, n):
@@ -66,8 +72,9 @@ def test_repeated_kill_9_of_the_process_group_then_rerun_is_exact(kills, broker,
     _rerun(broker, topic, tmp_path, group_id, n)
 
 
+@pytest.mark.parametrize("round_", ROUNDS)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_and_sigterm_stop_within_10_s_and_commit_only_what_is_on_disk(sig, broker, topic_factory,
+def test_ctrl_c_and_sigterm_stop_within_10_s_and_commit_only_what_is_on_disk(round_, sig, broker, topic_factory,
                                                                              group_id, tmp_path):
     n = 60_000
     topic = topic_factory(n, partitions=3)
@@ -86,7 +93,8 @@ def test_ctrl_c_and_sigterm_stop_within_10_s_and_commit_only_what_is_on_disk(sig
     _rerun(broker, topic, tmp_path, group_id, n)
 
 
-def test_a_worker_killed_alone_is_reported_and_the_run_does_not_hang(broker, topic_factory,
+@pytest.mark.parametrize("round_", ROUNDS)
+def test_a_worker_killed_alone_is_reported_and_the_run_does_not_hang(round_, broker, topic_factory,
                                                                      group_id, tmp_path):
     n = 60_000
     topic = topic_factory(n, partitions=3)
@@ -100,7 +108,8 @@ def test_a_worker_killed_alone_is_reported_and_the_run_does_not_hang(broker, top
     _rerun(broker, topic, tmp_path, group_id, n)
 
 
-def test_broker_down_20_s_mid_download_then_rerun_is_exact(broker, topic_factory, group_id, tmp_path):
+@pytest.mark.parametrize("round_", ROUNDS)
+def test_broker_down_20_s_mid_download_then_rerun_is_exact(round_, broker, topic_factory, group_id, tmp_path):
     n = 60_000
     topic = topic_factory(n, partitions=3)
     proc = _start(_cmd(broker, topic, tmp_path, group_id, "--timeout", "30"))
@@ -129,7 +138,8 @@ def test_full_disk_is_a_clear_error_and_nothing_is_committed_past_the_disk(broke
     _rerun(broker, topic, tmp_path, group_id, n)
 
 
-def test_second_finkdl_joining_the_group_splits_the_work_exactly(broker, topic_factory, group_id, tmp_path):
+@pytest.mark.parametrize("round_", ROUNDS)
+def test_second_finkdl_joining_the_group_splits_the_work_exactly(round_, broker, topic_factory, group_id, tmp_path):
     n = 80_000
     topic = topic_factory(n, partitions=6)
     first = _start(_cmd(broker, topic, tmp_path / "host1", group_id, "--workers", "3"))
@@ -140,4 +150,28 @@ def test_second_finkdl_joining_the_group_splits_the_work_exactly(broker, topic_f
         assert proc.returncode == 0, err
     ids = pd.concat([pd.read_parquet(tmp_path / h, columns=["candid"]) for h in ("host1", "host2")
                      if list((tmp_path / h).rglob("*.parquet"))])["candid"]
+    print(f"\nFAULT second finkdl in the group: expected {n:,} rows, on disk {len(ids):,} "
+          f"across both folders, duplicates {len(ids) - ids.nunique()}")
     assert len(ids) == n and ids.nunique() == n
+
+
+def test_messages_of_several_mb_are_downloaded_with_bounded_memory(broker, topic_factory, group_id, tmp_path):
+    records = list(generator.alerts(24, slim=False, cutouts=True))
+    for i, record in enumerate(records):
+        record["cutoutScience"]["stampData"] = bytes([i]) * 6_000_000
+    topic = topic_factory(0, partitions=2, schema=generator.ztf_schema(slim=False, cutouts=True),
+                          records=records)
+    proc = _start(_cmd(broker, topic, tmp_path, group_id, "--flush-mb", "32"))
+    peak = 0
+    while proc.poll() is None:
+        try:
+            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+            peak = max([peak] + [p.memory_info().rss for p in tree[1:]])
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(0.1)
+    assert proc.returncode == 0, proc.stderr.read()
+    table = pd.read_parquet(tmp_path, columns=["candid", "cutoutScience"])
+    assert len(table) == 24 and all(len(c["stampData"]) == 6_000_000 for c in table.cutoutScience)
+    print(f"\nFAULT 24 messages of 6 MB: peak worker RSS {peak / 2**20:.0f} MB")
+    assert peak < 600 * 2**20

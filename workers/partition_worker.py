@@ -23,7 +23,7 @@ from finkdl.config import DownloadConfig
 from finkdl.errors import AuthError, BrokerError, ExitCode, FinkdlError
 from finkdl.fastdecode import decode_batch
 from finkdl.kafka import committed, open_consumer, watermarks
-from finkdl.offsets import commit, resume_point, scan
+from finkdl.offsets import commit, resume_point, scan, temporaries
 from finkdl.partitioning import partitioning_for
 from finkdl.schema import parse_schema
 from finkdl.stats import PartitionStats, WorkerFailure, WorkerSnapshot
@@ -172,7 +172,7 @@ class Worker:
         if not buf.messages:
             return
         st.state = "writing"
-        flush = buf.take(self.cfg.topic, p, self.target)
+        flush = buf.take(self.cfg.topic, p)
         files = write_flush(self.cfg.outdir, flush, self.part, self.cfg.fmt, self.schema.text)
         try:
             commit(self.consumer, self.cfg.topic, p, flush.last + 1)
@@ -199,9 +199,12 @@ class Worker:
             if f.label == "_quarantine":
                 self.quarantine_files.append(str(f.path))
 
+    def _buffer(self, first: int) -> PartitionBuffer:
+        return PartitionBuffer(first=first, part=self.part, keep_raw=self.cfg.fmt == "avro")
+
     def _rewind(self, p: int, offset: int) -> None:
         """Read a range again (its commit was refused while the group rebalanced)."""
-        self.buffers[p] = PartitionBuffer(first=offset, keep_raw=self.cfg.fmt == "avro")
+        self.buffers[p] = self._buffer(offset)
         self.stats[p].position = offset
         try:
             self.consumer.seek(TopicPartition(self.cfg.topic, p, offset))
@@ -222,13 +225,13 @@ class Worker:
             done = group_offsets.get(p)
             base = low if (self.cfg.from_beginning or done is None) else max(done, low)
             start, leftovers = resume_point([f for f in existing if f.range.partition == p], base)
-            for f in leftovers:
-                f.path.unlink(missing_ok=True)
+            for path in [f.path for f in leftovers] + temporaries(self.cfg.outdir, p):
+                path.unlink(missing_ok=True)
             if start > (done if done is not None else -1) and start > base:
                 self.pending_commit[p] = start
             tp.offset = start
             stop_at = self._stop_at(p)
-            self.buffers[p] = PartitionBuffer(first=start, keep_raw=self.cfg.fmt == "avro")
+            self.buffers[p] = self._buffer(start)
             self.stats[p] = PartitionStats(
                 p, "fetching", committed=start if start > base else done, position=start,
                 high=high, start=start,
