@@ -8,18 +8,22 @@ import sys
 from pathlib import Path
 
 import click
+import pyarrow as pa
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from . import __version__
+from .arrow_schema import arrow_schema
 from .config import (FORMATS, SURVEYS, Connection, DownloadConfig, FlushPolicy, credentials_path,
                      readable_by_others, resolve_connection, write_credentials)
 from .demo import demo_topic
 from .plan import find_schema, topic_offsets
 from .dashboard import Rates, free_space, progress_json, progress_line, render
 from .download import RunView, Summary, download
-from .errors import ExitCode, FinkdlError
+from .errors import ConfigError, ExitCode, FinkdlError
+from .folder import read_folder_schema
+from .merge import CONFLICT, merge_schemas
 from .verify import verify
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -81,6 +85,12 @@ def main() -> None:
 @click.option("--dump-schemas", is_flag=True, help="Write the Avro and Arrow schemas to OUTDIR/_finkdl.")
 @click.option("--schema", "schema_file", type=click.Path(path_type=Path, exists=True),
               help="Avro schema file, instead of the <topic>_schema topic.")
+@click.option("--columns", callback=lambda _ctx, _param, value: _names(value),
+              help="Keep only these columns, comma-separated, dotted for nested ones "
+                   "(objectId,candidate.jd). The alert id (candid, diaSourceId) is always kept, "
+                   "so `finkdl verify` can check duplicates, and so is the --partition-by column.")
+@click.option("--drop-cutouts", is_flag=True, help="Leave out the cutout images (cutoutScience, "
+              "cutoutTemplate, cutoutDifference: those the alerts have).")
 @click.option("--flush-rows", type=click.IntRange(1), default=100_000, show_default=True,
               help="Close files after this many alerts per partition.")
 @click.option("--flush-mb", type=click.IntRange(1), default=128, show_default=True,
@@ -99,7 +109,8 @@ def download_command(topic: str, outdir: Path, partition_by: str, servers: str |
                      group_id: str | None, survey: str, ca_file: str | None, workers: int | None,
                      from_beginning: bool,
                      limit: int | None, timeout: float | None, fmt: str, dump_schemas: bool,
-                     schema_file: Path | None, flush_rows: int, flush_mb: int, flush_seconds: float,
+                     schema_file: Path | None, columns: tuple[str, ...], drop_cutouts: bool,
+                     flush_rows: int, flush_mb: int, flush_seconds: float,
                      progress: str, progress_interval: float, json_progress: bool, quiet: bool) -> None:
     """Download TOPIC into OUTDIR; rerun the same command to resume."""
     conn, max_timeout = resolve_connection(servers, group_id, survey, ca_file=ca_file)
@@ -107,7 +118,7 @@ def download_command(topic: str, outdir: Path, partition_by: str, servers: str |
         topic=topic, outdir=outdir.resolve(), connection=conn, partition_by=partition_by,
         survey=survey, workers=workers, from_beginning=from_beginning, limit=limit,
         timeout=timeout if timeout is not None else (max_timeout or 10.0), fmt=fmt,
-        dump_schemas=dump_schemas, schema_file=schema_file,
+        dump_schemas=dump_schemas, schema_file=schema_file, columns=columns, drop_cutouts=drop_cutouts,
         flush=FlushPolicy(max_rows=flush_rows, max_bytes=flush_mb * 1024 * 1024,
                           max_age_s=flush_seconds))
     mode = "json" if json_progress else "quiet" if quiet else progress
@@ -126,6 +137,11 @@ def run_download(cfg: DownloadConfig, mode: str = "auto", interval: float = 10.0
         raise summary.error
     if summary.outcome != ExitCode.OK:
         sys.exit(summary.outcome)
+
+
+def _names(value: str | None) -> tuple[str, ...]:
+    """``a, b,c.d`` → ('a', 'b', 'c.d')."""
+    return tuple(name.strip() for name in (value or "").split(",") if name.strip())
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -189,19 +205,23 @@ def print_summary(summary: Summary, quiet: bool = False) -> None:
 def verify_command(outdir: Path) -> None:
     """Check OUTDIR: offset ranges per partition, gaps, overlaps, rows and duplicate ids."""
     report = verify(outdir)
-    for p, pr in report.partitions.items():
-        ranges = ", ".join(f"{a}-{b}" for a, b in pr.merged)
-        click.echo(f"partition {p}: offsets {ranges}; {pr.rows:,} rows"
-                   + (f", {pr.quarantined} quarantined" if pr.quarantined else ""))
-        for a, b in pr.gaps:
-            click.echo(f"  GAP: offsets {a}-{b} missing")
-        for a, b in pr.overlaps:
-            click.echo(f"  OVERLAP: offsets {a}-{b} written twice")
-        for text in pr.incomplete:
-            click.echo(f"  INCOMPLETE: range {text}")
+    several = len(report.topics) > 1
+    for topic, partitions in report.topics.items():
+        for p, pr in partitions.items():
+            ranges = ", ".join(f"{a}-{b}" for a, b in pr.merged)
+            click.echo(f"{f'topic {topic} ' if several else ''}partition {p}: offsets {ranges}; "
+                       f"{pr.rows:,} rows" + (f", {pr.quarantined} quarantined" if pr.quarantined else ""))
+            for a, b in pr.gaps:
+                click.echo(f"  GAP: offsets {a}-{b} missing")
+            for a, b in pr.overlaps:
+                click.echo(f"  OVERLAP: offsets {a}-{b} written twice")
+            for text in pr.incomplete:
+                click.echo(f"  INCOMPLETE: range {text}")
     dup = len(report.duplicates)
-    click.echo(f"total: {report.rows:,} rows in {len(report.partitions)} partitions; "
-               f"{dup} duplicate {report.id_column or 'id'} values")
+    n_partitions = sum(len(partitions) for partitions in report.topics.values())
+    click.echo(f"total: {report.rows:,} rows in {n_partitions} partitions"
+               + (f" of {len(report.topics)} topics" if several else "")
+               + f"; {dup} duplicate {report.id_column or 'id'} values")
     if not report.ok:
         click.echo("verify: FAILED", err=True)
         sys.exit(ExitCode.ERROR)
@@ -233,19 +253,59 @@ def offsets_command(topic: str, servers: str | None, group_id: str | None, surve
 @click.argument("topic")
 @connection_options
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the schema to this file.")
+@click.option("--diff", "other", metavar="OTHER", help="Compare with OTHER, another topic or an "
+              "output folder (a path that exists): fields added, removed, changed, and whether "
+              "one folder can hold both (exit code 1 when they conflict).")
 @click.option("--timeout", type=float, default=10.0, show_default=True)
 @handle_errors
 def schema_command(topic: str, servers: str | None, group_id: str | None, survey: str,
-                   ca_file: str | None, output: Path | None, timeout: float) -> None:
-    """The Avro schema of TOPIC (from its <topic>_schema companion or its message keys)."""
+                   ca_file: str | None, output: Path | None, other: str | None, timeout: float) -> None:
+    """The Avro schema of TOPIC (from its <topic>_schema companion or its message keys), or
+    with --diff how it differs from OTHER's."""
     conn, _ = resolve_connection(servers, group_id or "finkdl-schema", survey, ca_file=ca_file)
     schema, source = find_schema(conn, topic, timeout)
     text = json.dumps(schema.avro, indent=2)
     if output:
         output.write_text(text + "\n")
         err_console.print(f"schema of {topic} (from {source}) written to {output}")
-    else:
+    elif other is None:
         click.echo(text)
+    if other is None:
+        return
+    if Path(other).exists():
+        stored = read_folder_schema(Path(other))
+        if stored is None:
+            raise ConfigError(f"{other} holds no download of finkdl",
+                              hint="name another topic, or an output folder of `finkdl download`")
+        print_diff(arrow_schema(schema.avro), topic, stored.schema, other, "folder", stored.keys)
+    else:
+        other_schema, _ = find_schema(conn, other, timeout)
+        print_diff(arrow_schema(schema.avro), topic, arrow_schema(other_schema.avro), other, "topic")
+
+
+def print_diff(new: pa.Schema, topic: str, old: pa.Schema, other: str, kind: str,
+               keys: tuple[str, ...] = ()) -> None:
+    """What TOPIC changes from OTHER and whether one folder holds both; exits 1 on a conflict.
+
+    A folder's Hive keys are in its folder names, not its files: they are left out of TOPIC too.
+    """
+    new = pa.schema([f for f in new if f.name not in keys])
+    click.echo(f"{topic} compared with {kind} {other}"
+               + (f" (without {', '.join(keys)}: in its folder names, not its files)" if keys else ""))
+    changes = merge_schemas(old, new)[1]
+    rows = [("change", "field", other, topic)] + [
+        (c.kind, c.path, "-" if c.old is None else str(c.old), "-" if c.new is None else str(c.new))
+        for c in changes]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows if changes else []:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)) + "  " + row[3])
+    conflicts = [c.path for c in changes if c.kind == CONFLICT]
+    if conflicts:
+        click.echo(f"conflict: {', '.join(conflicts)} have no common type; download them into "
+                   "separate folders, or leave those fields out with --columns")
+        sys.exit(ExitCode.ERROR)
+    click.echo("compatible: one folder holds both (missing fields read as null, numbers widen)"
+               if changes else "same schema")
 
 
 @main.command("register")

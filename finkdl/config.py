@@ -82,6 +82,8 @@ class DownloadConfig:
     dump_schemas: bool = False
     schema_file: Path | None = None
     flush: FlushPolicy = FlushPolicy()
+    columns: tuple[str, ...] = ()  # --columns: keep only these (dotted paths); () keeps all
+    drop_cutouts: bool = False
 
 
 def credentials_path(survey: str, home: Path | None = None) -> Path:

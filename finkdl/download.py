@@ -82,7 +82,7 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
     n_workers = max(1, min(cfg.workers or len(plan.topic.partitions), len(plan.topic.partitions)))
     ctx = mp.get_context("spawn")
     reports, stop, go = ctx.Queue(), ctx.Event(), ctx.Event()
-    worker_plan = WorkerPlan(cfg, plan.schema.text, plan.stop_at)
+    worker_plan = WorkerPlan(cfg, plan.schema.text, plan.stop_at, plan.key_schemas)
     procs = [ctx.Process(target=worker_main, args=(worker_plan, i, reports, stop, go),
                          name=f"finkdl-worker-{i}") for i in range(n_workers)]
     for proc in procs:

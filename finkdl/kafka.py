@@ -22,9 +22,9 @@ CONSUMER_DEFAULTS = {
     "enable.auto.offset.store": False,
     "auto.offset.reset": "earliest",
     "enable.partition.eof": True,
-    "queued.max.messages.kbytes": 32768,
-    "fetch.max.bytes": 16 * 1024 * 1024,
-    "max.partition.fetch.bytes": 8 * 1024 * 1024,
+    "queued.max.messages.kbytes": 16384,
+    "fetch.max.bytes": 8 * 1024 * 1024,
+    "max.partition.fetch.bytes": 4 * 1024 * 1024,
     "session.timeout.ms": 30000,
     "heartbeat.interval.ms": 500,  # a forming group settles in about a second
     "max.poll.interval.ms": 600000,

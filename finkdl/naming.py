@@ -1,9 +1,11 @@
-"""File names that tell what they hold: Kafka partition, offset range, files of the flush.
+"""File names that tell what they hold: topic, Kafka partition, offset range, files of the flush.
 
-``part-P003-000000001000-000000001999-of4.parquet`` holds alerts of Kafka partition 3 with
-offsets 1000..1999; that range was written as 4 files (one per label). A reader proves the
-output exact from names alone: every range complete (all its files present), ranges tiling
-each partition without gap or overlap.
+``part-ftransfer_ztf_2026-11-28_1-P003-000000001000-000000001999-of4.parquet`` holds alerts of
+partition 3 of topic ftransfer_ztf_2026-11-28_1 with offsets 1000..1999; that range was
+written as 4 files (one per label). A reader proves the output exact from names alone: every
+range complete (all its files present), ranges tiling each partition without gap or overlap.
+The topic (Kafka names are safe in file names) lets several topics share a folder; names of
+finkdl before it (``part-P003-…``) hold no topic: it is in the file's metadata.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 QUARANTINE_DIR = "_quarantine"
 META_DIR = "_finkdl"
-_NAME = re.compile(r"^part-P(\d+)-(\d+)-(\d+)-of(\d+)\.(parquet|avro)$")
+_NAME = re.compile(r"^part-(?:([A-Za-z0-9._-]+)-)?P(\d+)-(\d+)-(\d+)-of(\d+)\.(parquet|avro)$")
 
 
 @dataclass(frozen=True, order=True)
@@ -24,10 +26,13 @@ class FileRange:
     last: int
     files: int
     ext: str
+    topic: str | None = None  # None: a name without it (the file's metadata holds it)
 
 
-def file_name(partition: int, first: int, last: int, files: int, ext: str) -> str:
-    return f"part-P{partition:03d}-{first:012d}-{last:012d}-of{files}.{ext}"
+def file_name(partition: int, first: int, last: int, files: int, ext: str,
+              topic: str | None = None) -> str:
+    prefix = f"part-{topic}-" if topic else "part-"
+    return f"{prefix}P{partition:03d}-{first:012d}-{last:012d}-of{files}.{ext}"
 
 
 def parse_file_name(name: str) -> FileRange | None:
@@ -35,8 +40,8 @@ def parse_file_name(name: str) -> FileRange | None:
     match = _NAME.match(name)
     if not match:
         return None
-    p, first, last, files, ext = match.groups()
-    return FileRange(int(p), int(first), int(last), int(files), ext)
+    topic, p, first, last, files, ext = match.groups()
+    return FileRange(int(p), int(first), int(last), int(files), ext, topic)
 
 
 def temporary_name(name: str, token: str) -> str:
@@ -44,9 +49,9 @@ def temporary_name(name: str, token: str) -> str:
     return f".{name}.{token}.tmp"
 
 
-def temporary_partition(name: str) -> int | None:
-    """The Kafka partition of a temporary file (left by a crash), or None for other files."""
+def temporary_range(name: str) -> FileRange | None:
+    """What a temporary file (left by a crash) was to hold, or None for other files."""
     if not (name.startswith(".") and name.endswith(".tmp")):
         return None
-    parsed = parse_file_name(name[1:].rsplit(".", 2)[0])
-    return parsed.partition if parsed else None
+    return parse_file_name(name[1:].rsplit(".", 2)[0])
+

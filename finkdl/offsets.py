@@ -7,6 +7,7 @@ range only if all its files are present, and removes anything else at or past it
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections import defaultdict
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+import fastavro
+import pyarrow.parquet as pq
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from .errors import BrokerError
 from .kafka import RETRIABLE
-from .naming import FileRange, parse_file_name, temporary_partition
+from .naming import FileRange, parse_file_name, temporary_range
 
 
 @dataclass(frozen=True)
@@ -28,20 +31,36 @@ class DataFile:
 
 
 def scan(outdir: Path) -> list[DataFile]:
-    """Every finkdl file under the output folder (including the quarantine)."""
+    """Every finkdl file under the output folder (including the quarantine), with its topic."""
     found = []
     for root, _dirs, files in os.walk(outdir):
         for name in files:
             parsed = parse_file_name(name)
             if parsed:
-                found.append(DataFile(Path(root) / name, parsed))
+                path = Path(root) / name
+                if parsed.topic is None:
+                    parsed = dataclasses.replace(parsed, topic=_stored_topic(path))
+                found.append(DataFile(path, parsed))
     return found
 
 
-def temporaries(outdir: Path, partition: int) -> list[Path]:
-    """Half-written files of a partition, left by a crash (never part of the output)."""
-    return [Path(root) / name for root, _dirs, files in os.walk(outdir) for name in files
-            if temporary_partition(name) == partition]
+def _stored_topic(path: Path) -> str:
+    """The topic of a file named before names held it, from the file's own metadata."""
+    if path.suffix == ".avro":
+        with open(path, "rb") as f:
+            return fastavro.reader(f).metadata.get("finkdl.topic", "")
+    return (pq.read_metadata(path).metadata or {}).get(b"finkdl.topic", b"").decode()
+
+
+def temporaries(outdir: Path, topic: str, partition: int) -> list[Path]:
+    """Half-written files of a topic's partition, left by a crash (never part of the output)."""
+    found = []
+    for root, _dirs, files in os.walk(outdir):
+        for name in files:
+            parsed = temporary_range(name)
+            if parsed and parsed.partition == partition and parsed.topic in (topic, None):
+                found.append(Path(root) / name)
+    return found
 
 
 def complete_ranges(files: Iterable[DataFile]) -> dict[tuple[int, int], list[DataFile]]:

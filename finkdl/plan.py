@@ -13,13 +13,16 @@ from pathlib import Path
 from confluent_kafka import TopicPartition
 
 from .arrow_schema import arrow_schema
+from .columns import layout_for
 from .config import Connection, DownloadConfig
-from .errors import OutputError, SchemaError, TopicError
+from .errors import ConfigError, OutputError, SchemaError, TopicError
+from .folder import Folder
 from .kafka import TopicInfo, committed, describe_topic, open_consumer, read_all, watermarks
 from .naming import META_DIR
 from .offsets import resume_point, scan
-from .partitioning import partitioning_for
 from .schema import Schema, load_schema_file, looks_like_schema, parse_schema, schema_topic
+
+KEY_SOURCE = "message keys"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,11 @@ class RunPlan:
     schema_source: str
     partitions: list[PartitionPlan]
     stop_at: dict[int, int] | None
+
+    @property
+    def key_schemas(self) -> bool:
+        """The schema travels in the message keys, and may change from one message to the next."""
+        return self.schema_source == KEY_SOURCE
 
     @property
     def to_fetch(self) -> int:
@@ -72,7 +80,7 @@ def find_schema(conn: Connection, topic: str, timeout: float,
         return parse_schema(keyed[-1].key(), f"topic {source}"), f"topic {source}"
     first = _first_message(conn, topic, timeout)
     if first is not None and looks_like_schema(first.key()):
-        return parse_schema(first.key(), f"the key of {topic}'s messages"), "message keys"
+        return parse_schema(first.key(), f"the key of {topic}'s messages"), KEY_SOURCE
     why = "does not exist" if missing else "holds no schema"
     raise SchemaError(f"no schema found for {topic}: topic {source} {why}",
                       hint="the transfer job may still be starting; or pass --schema FILE")
@@ -143,13 +151,17 @@ def check_outdir(outdir: Path) -> None:
 
 
 def make_plan(cfg: DownloadConfig) -> RunPlan:
+    if cfg.fmt == "avro" and (cfg.columns or cfg.drop_cutouts):
+        raise ConfigError("--columns and --drop-cutouts apply to Parquet output: Avro files "
+                          "keep each alert's own bytes", hint="drop --format avro, or those options")
     offsets = topic_offsets(cfg.connection, cfg.topic, cfg.timeout)
     info = TopicInfo(cfg.topic, [o.partition for o in offsets])
     schema, source = find_schema(cfg.connection, cfg.topic, cfg.timeout, cfg.schema_file)
-    arrow_schema(schema.avro)
-    partitioning_for(cfg.partition_by, cfg.survey, schema)
+    layout = layout_for(schema, cfg)
     check_outdir(cfg.outdir)
-    existing = scan(cfg.outdir)
+    # Before any data file of the run: refuse a conflicting version, or widen the folder.
+    Folder(cfg.outdir).fit(layout.written, layout.part.keys, f"topic {cfg.topic}", check_files=True)
+    existing = [f for f in scan(cfg.outdir) if f.range.topic == cfg.topic]
     plans = []
     for o in offsets:
         base = o.low if (cfg.from_beginning or o.committed is None) else max(o.committed, o.low)

@@ -1,5 +1,5 @@
-"""Prove an output folder exact: per Kafka partition, the offset ranges on disk, their gaps
-and overlaps, row counts against the messages each range held, and duplicate alert ids."""
+"""Prove an output folder exact: per topic and Kafka partition, the offset ranges on disk, their
+gaps and overlaps, row counts against the messages each range held, and duplicate alert ids."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -40,18 +40,27 @@ class PartitionReport:
 @dataclass
 class VerifyReport:
     outdir: Path
-    partitions: dict[int, PartitionReport]
+    topics: dict[str, dict[int, PartitionReport]]
     id_column: str | None
     duplicates: dict[object, int]
 
     @property
+    def partitions(self) -> dict[int, PartitionReport]:
+        """The partitions of a folder holding one topic (``topics`` has those of several)."""
+        if len(self.topics) > 1:
+            raise ValueError(f"{self.outdir} holds several topics: see .topics")
+        return next(iter(self.topics.values()), {})
+
+    def _all(self) -> list[PartitionReport]:
+        return [p for parts in self.topics.values() for p in parts.values()]
+
+    @property
     def rows(self) -> int:
-        return sum(p.rows for p in self.partitions.values())
+        return sum(p.rows for p in self._all())
 
     @property
     def ok(self) -> bool:
-        return not self.duplicates and all(
-            not (p.gaps or p.overlaps or p.incomplete) for p in self.partitions.values())
+        return not self.duplicates and all(not (p.gaps or p.overlaps or p.incomplete) for p in self._all())
 
 
 def file_info(f: DataFile) -> tuple[int, int]:
@@ -68,12 +77,14 @@ def file_info(f: DataFile) -> tuple[int, int]:
 
 def verify(outdir: Path) -> VerifyReport:
     files = scan(outdir)
-    by_partition: dict[int, list[DataFile]] = defaultdict(list)
+    by_partition: dict[tuple[str, int], list[DataFile]] = defaultdict(list)
     for f in files:
-        by_partition[f.range.partition].append(f)
-    reports = {p: _check_partition(p, fs) for p, fs in sorted(by_partition.items())}
+        by_partition[(f.range.topic, f.range.partition)].append(f)
+    reports: dict[str, dict[int, PartitionReport]] = defaultdict(dict)
+    for (topic, p), fs in sorted(by_partition.items()):
+        reports[topic][p] = _check_partition(p, fs)
     id_column, duplicates = _duplicates([f for f in files if QUARANTINE_DIR not in f.path.parts])
-    return VerifyReport(outdir, reports, id_column, duplicates)
+    return VerifyReport(outdir, dict(reports), id_column, duplicates)
 
 
 def _check_partition(p: int, files: list[DataFile]) -> PartitionReport:

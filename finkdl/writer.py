@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from .avrobin import block, container_header
 from .buffer import Flush
+from .conform import conform
 from .errors import OutputError
 from .naming import QUARANTINE_DIR, file_name, temporary_name
 from .partitioning import Partitioning, drop_label_columns, label_dir
@@ -38,8 +39,11 @@ class WrittenFile:
 
 
 def write_flush(outdir: Path, flush: Flush, part: Partitioning, fmt: str,
-                schema_text: str) -> list[WrittenFile]:
-    """Write every file of a flush durably, one per label plus the quarantine."""
+                schema_text: str, schema: pa.Schema | None = None) -> list[WrittenFile]:
+    """Write every file of a flush durably, one per label plus the quarantine.
+
+    Parquet tables are cast to ``schema``, the folder's (see finkdl.folder), when given.
+    """
     n_files = len(flush.groups) + (1 if flush.bad else 0)
     meta = {"finkdl.topic": flush.topic, "finkdl.partition": str(flush.partition),
             "finkdl.first_offset": str(flush.first), "finkdl.last_offset": str(flush.last),
@@ -47,23 +51,25 @@ def write_flush(outdir: Path, flush: Flush, part: Partitioning, fmt: str,
     written = []
     for label, chunks in flush.groups.items():
         folder = label_dir(part, label)
-        name = file_name(flush.partition, flush.first, flush.last, n_files, fmt)
+        name = file_name(flush.partition, flush.first, flush.last, n_files, fmt, flush.topic)
         path = outdir / folder / name if folder else outdir / name
         rows = sum(c.num_rows for c in chunks)
         file_meta = {**meta, "finkdl.rows": str(rows)}
         if fmt == "avro":
             values = flush.raw[label]
-            size = _durable(path, lambda f: write_avro(f, schema_text, values, file_meta))
+            size = write_durably(path, lambda f: write_avro(f, schema_text, values, file_meta))
         else:
             tables = [drop_label_columns(c, part) for c in chunks]
-            size = _durable(path, lambda f: write_parquet(f, tables, file_meta))
+            if schema is not None:
+                tables = [conform(t, schema) for t in tables]
+            size = write_durably(path, lambda f: write_parquet(f, tables, file_meta))
         written.append(WrittenFile(path, rows, size, label_name(label)))
     if flush.bad:
-        name = file_name(flush.partition, flush.first, flush.last, n_files, "parquet")
+        name = file_name(flush.partition, flush.first, flush.last, n_files, "parquet", flush.topic)
         table = quarantine_table(flush)
         file_meta = {**meta, "finkdl.rows": str(table.num_rows)}
         path = outdir / QUARANTINE_DIR / name
-        size = _durable(path, lambda f: write_parquet(f, [table], file_meta))
+        size = write_durably(path, lambda f: write_parquet(f, [table], file_meta))
         written.append(WrittenFile(path, table.num_rows, size, QUARANTINE_DIR))
     return written
 
@@ -88,10 +94,14 @@ ROW_GROUP_ROWS = 50_000
 
 
 def write_parquet(sink: io.RawIOBase, chunks: Sequence[pa.Table], meta: dict[str, str]) -> None:
-    """Stream chunks into one Parquet file, joining only one row group's worth at a time."""
+    """Stream chunks into one Parquet file, joining only one row group's worth at a time.
+
+    zstd level 1 without dictionaries: on alerts (mostly distinct floats) dictionaries cost
+    time and make files bigger (measured: 60 MB instead of 77 MB, 30% less time).
+    """
     schema = chunks[0].schema
     with pq.ParquetWriter(sink, schema.with_metadata({**(schema.metadata or {}), **meta}),
-                          compression="zstd") as out:
+                          compression="zstd", compression_level=1, use_dictionary=False) as out:
         pending: list[pa.Table] = []
         rows = 0
         for chunk in chunks:
@@ -120,7 +130,7 @@ def write_avro(sink: io.RawIOBase, schema_text: str, values: Sequence[bytes],
         sink.write(block(len(chunk), data, sync))
 
 
-def _durable(path: Path, write: Callable[[io.RawIOBase], None]) -> int:
+def write_durably(path: Path, write: Callable[[io.RawIOBase], None]) -> int:
     """Write through a temporary name, fsync it, rename it into place, fsync the folder."""
     tmp = path.with_name(temporary_name(path.name, f"{os.getpid()}"))
     try:

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from finkdl.naming import file_name, parse_file_name, temporary_name, temporary_partition
+from finkdl.naming import file_name, parse_file_name, temporary_name, temporary_range
 from finkdl.offsets import DataFile, resume_point
 
 
@@ -21,8 +21,8 @@ def test_temporary_names_are_not_taken_for_data_files():
 
 
 def test_a_crash_s_temporary_file_tells_its_partition():
-    assert temporary_partition(temporary_name(file_name(7, 0, 9, 1, "parquet"), "42")) == 7
-    assert temporary_partition("notes.tmp") is None
+    assert temporary_range(temporary_name(file_name(7, 0, 9, 1, "parquet"), "42")).partition == 7
+    assert temporary_range("notes.tmp") is None
 
 
 def test_resume_keeps_complete_uncommitted_ranges_and_skips_them():

@@ -4,9 +4,15 @@ partitions Kafka assigns it, and a stats snapshot to the front end a few times a
 Per partition the loop is: consume → decode to Arrow → buffer → write the files durably →
 commit synchronously. Nothing buffered is ever committed; on a rebalance the buffer of a
 revoked partition is dropped and its next owner reads those alerts again.
+
+When the schema travels in the message keys (Fink livestream style) it may change from one
+message to the next: each message is decoded with the schema in its key, a flush is cut
+where the schema changes (so no file mixes writer schemas), and a new schema must fit the
+folder's (finkdl.folder) before anything of it is written.
 """
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import time
@@ -17,15 +23,16 @@ from typing import Callable
 import psutil
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from finkdl.arrow_schema import arrow_schema
 from finkdl.buffer import PartitionBuffer
+from finkdl.columns import Layout, layout_for
 from finkdl.config import DownloadConfig
+from finkdl.conform import conform
 from finkdl.errors import AuthError, BrokerError, ExitCode, FinkdlError
 from finkdl.fastdecode import decode_batch
+from finkdl.folder import Folder
 from finkdl.kafka import committed, open_consumer, watermarks
 from finkdl.offsets import commit, resume_point, scan, temporaries
-from finkdl.partitioning import partitioning_for
-from finkdl.schema import parse_schema
+from finkdl.schema import looks_like_schema, parse_schema
 from finkdl.stats import PartitionStats, WorkerFailure, WorkerSnapshot
 from finkdl.writer import write_flush
 
@@ -35,6 +42,11 @@ _REBALANCE_CODES = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERAT
                     KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST}
 
 
+def batch_size(mean_message_bytes: float, target_bytes: int = 8 * 1024 * 1024) -> int:
+    """Messages per consume call: large batches amortise decoding, ~8 MB bounds memory."""
+    return int(min(5000, max(1, target_bytes // max(mean_message_bytes, 1))))
+
+
 @dataclass(frozen=True)
 class WorkerPlan:
     """What the front end decided before starting workers (shared by all of them)."""
@@ -42,6 +54,7 @@ class WorkerPlan:
     config: DownloadConfig
     schema_text: str
     stop_at: dict[int, int] | None = None  # --limit: absolute end offset per partition
+    key_schemas: bool = False  # each message's key holds its schema (livestream style)
 
 
 def main(plan: WorkerPlan, index: int, queue, stop, go) -> None:
@@ -68,9 +81,14 @@ class Worker:
         self.plan, self.cfg, self.index, self.send, self.stopping, self.started, self.clock = (
             plan, cfg, index, send, stopping, started, clock)
         self.paused_for_start = False
-        self.schema = parse_schema(plan.schema_text, "the topic's schema")
-        self.target = arrow_schema(self.schema.avro)
-        self.part = partitioning_for(cfg.partition_by, cfg.survey, self.schema)
+        # The plan checked the first schema strictly and fitted the folder to it.
+        self.first_layout = layout_for(parse_schema(plan.schema_text, "the topic's schema"), cfg,
+                                       strict=False)
+        self.part = self.first_layout.part
+        self.layouts: dict[bytes, Layout] = {plan.schema_text.encode(): self.first_layout}
+        self.fitted: set[Layout] = {self.first_layout}
+        self.layout_of: dict[int, Layout] = {}  # per partition: the schema of its buffer
+        self.folder = Folder(cfg.outdir)
         self.buffers: dict[int, PartitionBuffer] = {}
         self.stats: dict[int, PartitionStats] = {}
         self.last_message: dict[int, float] = {}
@@ -88,6 +106,7 @@ class Worker:
         self.process.cpu_percent(None)
         self.consumer: Consumer | None = None
         self.closing = False
+        self.batch_size = 100  # grows to ~8 MB per call once the message size is known
 
     # --- the loop -------------------------------------------------------------------
     def run(self) -> None:
@@ -110,7 +129,7 @@ class Worker:
         if self.paused_for_start and self.started():
             self.paused_for_start = False
             self.consumer.resume(self.consumer.assignment())
-        messages = self.consumer.consume(500, timeout=0.2)
+        messages = self.consumer.consume(self.batch_size, timeout=0.2)
         now = self.clock()
         self.trap.raise_auth(self.cfg.connection)
         by_partition = defaultdict(list)
@@ -138,8 +157,56 @@ class Worker:
             msgs = [m for m in msgs if m.offset() < stop_at]
             if not msgs:
                 return
+        for layout, run in self._by_schema(p, msgs):
+            if layout is not self.layout_of[p]:
+                if not self._flush(p):  # its commit was refused: p rewound, to be read again
+                    return
+                self._fit(layout, p, run[0].offset())
+                self.layout_of[p] = layout
+            while run:  # a file never holds more than --flush-rows alerts
+                room = self.cfg.flush.max_rows - self.buffers[p].messages
+                self._add(p, layout, run[:room], now)
+                run = run[room:]
+                if run and not self._flush(p):
+                    return
+        if stop_at is not None and self.stats[p].position >= stop_at:
+            self.consumer.pause([TopicPartition(self.cfg.topic, p)])
+
+    def _by_schema(self, p: int, msgs: list) -> list[tuple[Layout, list]]:
+        """Runs of consecutive messages written with one schema."""
+        current = self.layout_of[p]
+        if not self.plan.key_schemas:
+            return [(current, msgs)]
+        runs: list[tuple[Layout, list]] = []
+        for msg in msgs:
+            current = self._layout(msg.key(), current)
+            if runs and runs[-1][0] is current:
+                runs[-1][1].append(msg)
+            else:
+                runs.append((current, [msg]))
+        return runs
+
+    def _layout(self, key: bytes | None, current: Layout) -> Layout:
+        """The layout of the schema in a message key; the current one for a key holding none."""
+        layout = self.layouts.get(key) if key else None
+        if layout is None and looks_like_schema(key):
+            layout = layout_for(parse_schema(key, "a message key"), self.cfg, strict=False)
+            self.layouts[key] = layout
+        return layout or current
+
+    def _fit(self, layout: Layout, p: int, offset: int) -> None:
+        """A schema met mid-topic fits the folder (widening it), or stops the worker here,
+        before anything of it is written: committed offsets stay before it."""
+        if layout not in self.fitted:
+            self.folder.fit(layout.written, layout.part.keys,
+                            f"the schema in the key of partition {p}'s message at offset {offset}")
+            self.fitted.add(layout)
+
+    def _add(self, p: int, layout: Layout, msgs: list, now: float) -> None:
+        """Decode consecutive messages of one schema into the partition's buffer."""
         values = [m.value() or b"" for m in msgs]
-        decoded = decode_batch(values, self.schema, self.target)
+        decoded = decode_batch(values, layout.schema, layout.decoded)
+        decoded = dataclasses.replace(decoded, table=conform(decoded.table, layout.kept))
         self.buffers[p].add(decoded, [m.offset() for m in msgs], values, [m.key() for m in msgs],
                             [m.timestamp()[1] for m in msgs], now)
         self.stats[p].position = msgs[-1].offset() + 1
@@ -149,9 +216,8 @@ class Worker:
         self.stats[p].fetched_bytes += nbytes
         self.received += len(msgs)
         self.received_bytes += nbytes
+        self.batch_size = batch_size(nbytes / len(msgs))
         self.last_error = None
-        if stop_at is not None and self.stats[p].position >= stop_at:
-            self.consumer.pause([TopicPartition(self.cfg.topic, p)])
 
     def _advance(self, p: int, now: float) -> None:
         """Flush when due, and tell whether the partition is done."""
@@ -167,25 +233,29 @@ class Worker:
         else:
             st.state = "caught up" if caught_up else "fetching"
 
-    def _flush(self, p: int) -> None:
+    def _flush(self, p: int) -> bool:
+        """Write and commit what the partition holds; False when the commit was refused."""
         buf, st = self.buffers[p], self.stats[p]
         if not buf.messages:
-            return
+            return True
         st.state = "writing"
         flush = buf.take(self.cfg.topic, p)
-        files = write_flush(self.cfg.outdir, flush, self.part, self.cfg.fmt, self.schema.text)
+        with self.folder.writing() as folder_schema:
+            files = write_flush(self.cfg.outdir, flush, self.part, self.cfg.fmt,
+                                self.layout_of[p].schema.text, folder_schema)
         try:
             commit(self.consumer, self.cfg.topic, p, flush.last + 1)
         except BrokerError as exc:
             # Not committed: these files must not outlive the partition's next owner's start.
-            for f in files:
-                f.path.unlink(missing_ok=True)
+            with self.folder.writing():
+                for f in files:
+                    f.path.unlink(missing_ok=True)
             cause = exc.__cause__
             code = cause.args[0].code() if cause is not None and cause.args else None
             if code not in _REBALANCE_CODES:
                 raise
             self._rewind(p, flush.first)
-            return
+            return False
         st.committed = flush.last + 1
         written_bytes = sum(f.bytes for f in files)
         st.written += flush.messages
@@ -198,6 +268,7 @@ class Worker:
             self.labels[f.label] += f.rows
             if f.label == "_quarantine":
                 self.quarantine_files.append(str(f.path))
+        return True
 
     def _buffer(self, first: int) -> PartitionBuffer:
         return PartitionBuffer(first=first, part=self.part, keep_raw=self.cfg.fmt == "avro")
@@ -217,7 +288,7 @@ class Worker:
         if self.closing:  # a last rebalance while leaving the group: nothing to resume
             return
         topic, now = self.cfg.topic, self.clock()
-        existing = scan(self.cfg.outdir) if partitions else []
+        existing = [f for f in scan(self.cfg.outdir) if f.range.topic == topic] if partitions else []
         group_offsets = committed(consumer, topic, [tp.partition for tp in partitions]) if partitions else {}
         for tp in partitions:
             p = tp.partition
@@ -225,13 +296,15 @@ class Worker:
             done = group_offsets.get(p)
             base = low if (self.cfg.from_beginning or done is None) else max(done, low)
             start, leftovers = resume_point([f for f in existing if f.range.partition == p], base)
-            for path in [f.path for f in leftovers] + temporaries(self.cfg.outdir, p):
-                path.unlink(missing_ok=True)
+            with self.folder.writing():  # never while a widening rewrites files
+                for path in [f.path for f in leftovers] + temporaries(self.cfg.outdir, topic, p):
+                    path.unlink(missing_ok=True)
             if start > (done if done is not None else -1) and start > base:
                 self.pending_commit[p] = start
             tp.offset = start
             stop_at = self._stop_at(p)
             self.buffers[p] = self._buffer(start)
+            self.layout_of[p] = self.first_layout
             self.stats[p] = PartitionStats(
                 p, "fetching", committed=start if start > base else done, position=start,
                 high=high, start=start,
@@ -246,7 +319,8 @@ class Worker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
-            for table in (self.buffers, self.stats, self.last_message, self.pending_commit):
+            for table in (self.buffers, self.stats, self.last_message, self.pending_commit,
+                          self.layout_of):
                 table.pop(tp.partition, None)
             self.eof.discard(tp.partition)
 

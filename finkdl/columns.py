@@ -1,0 +1,127 @@
+"""What of each alert is kept (--columns, --drop-cutouts), and the shape it is written in.
+
+The alert id (``candid``, ``diaSourceId``) is always kept, so ``finkdl verify`` can still prove
+there is no duplicate; so is the --partition-by column, since the folders are cut from it.
+The projection is a schema: tables are cut to it by ``finkdl.conform``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pyarrow as pa
+
+from .arrow_schema import arrow_schema
+from .config import DownloadConfig
+from .errors import ConfigError
+from .partitioning import Partitioning, partitioning_for
+from .schema import Schema
+from .verify import ID_COLUMNS
+
+CUTOUTS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")  # ZTF and LSST alike
+
+_Tree = dict  # name → subtree of the fields kept below it, or None for the whole field
+
+
+def select(schema: pa.Schema, columns: Sequence[str] = (), drop_cutouts: bool = False,
+           keep: Sequence[str] = (), strict: bool = True) -> pa.Schema:
+    """``schema`` cut to ``columns`` (dotted paths into records and lists of records) and
+    ``keep``, without the cutouts when asked; every column when none is listed.
+
+    ``strict`` refuses listed columns the schema lacks (a later schema version may lack some:
+    they read as null there).
+    """
+    if strict:
+        check_columns(schema, columns, drop_cutouts)
+    fields = list(schema)
+    if columns:
+        tree = _tree([*columns, *keep])
+        fields = _pick(fields, tree)
+    if drop_cutouts:
+        fields = [f for f in fields if f.name not in CUTOUTS]
+    return pa.schema(fields)
+
+
+def check_columns(schema: pa.Schema, columns: Sequence[str], drop_cutouts: bool) -> None:
+    """Refuse, at once, columns the alerts do not have, naming those that do."""
+    unknown = [c for c in columns if _children(schema, c.split(".")) is None]
+    if unknown:
+        parent = unknown[0].rpartition(".")[0]
+        names = _children(schema, parent.split(".")) if parent else None
+        where = f"columns in {parent}" if names else "columns that exist"
+        names = names or [f.name for f in schema]
+        raise ConfigError(f"these alerts have no column {', '.join(map(repr, unknown))}",
+                          hint=f"{where}: {', '.join(names)}; nested ones are dotted, like candidate.jd")
+    cut = [c for c in columns if drop_cutouts and c.split(".")[0] in CUTOUTS]
+    if cut:
+        raise ConfigError(f"--columns lists {', '.join(cut)}, which --drop-cutouts leaves out",
+                          hint="drop one of the two options")
+
+
+def _children(schema: pa.Schema, path: list[str]) -> list[str] | None:
+    """Field names below a path ([] for a leaf), or None when the path does not exist."""
+    fields = list(schema)
+    for name in path:
+        found = next((f for f in fields if f.name == name), None)
+        if found is None:
+            return None
+        fields = _subfields(found.type)
+    return [f.name for f in fields]
+
+
+def _subfields(kind: pa.DataType) -> list[pa.Field]:
+    if pa.types.is_list(kind):
+        kind = kind.value_type
+    return list(kind) if pa.types.is_struct(kind) else []
+
+
+def _tree(paths: Sequence[str]) -> _Tree:
+    tree: _Tree = {}
+    for path in paths:
+        *parents, leaf = path.split(".")
+        node = tree
+        for name in parents:
+            node = node.setdefault(name, {})
+            if node is None:  # the whole parent is already kept
+                break
+        else:
+            node[leaf] = None
+    return tree
+
+
+def _pick(fields: list[pa.Field], tree: _Tree) -> list[pa.Field]:
+    """The fields named in ``tree``, in schema order, records and lists cut to their subtree."""
+    return [f if tree[f.name] is None else f.with_type(_cut(f.type, tree[f.name]))
+            for f in fields if f.name in tree]
+
+
+def _cut(kind: pa.DataType, tree: _Tree) -> pa.DataType:
+    if pa.types.is_list(kind):
+        return pa.list_(kind.value_field.with_type(_cut(kind.value_type, tree)))
+    return pa.struct(_pick(list(kind), tree)) if pa.types.is_struct(kind) else kind
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """How alerts of one writer schema are kept: decoded in ``decoded``'s types, cut to
+    ``kept`` (what the buffer holds, partition column included), written as ``written``
+    (without the Hive keys, which the folder names carry)."""
+
+    schema: Schema
+    part: Partitioning
+    decoded: pa.Schema
+    kept: pa.Schema
+
+    @property
+    def written(self) -> pa.Schema:
+        return pa.schema([f for f in self.kept if f.name not in self.part.keys])
+
+
+def layout_for(schema: Schema, cfg: DownloadConfig, strict: bool = True) -> Layout:
+    """The layout of one writer schema under the run's --partition-by and column options."""
+    part = partitioning_for(cfg.partition_by, cfg.survey, schema)
+    decoded = arrow_schema(schema.avro)
+    ids = [name for name in ID_COLUMNS if name in decoded.names][:1]
+    keep = [*ids, *filter(None, [part.source])]
+    kept = select(decoded, cfg.columns, cfg.drop_cutouts, keep=keep, strict=strict)
+    return Layout(schema, part, decoded, kept)

@@ -1,0 +1,57 @@
+"""A table in exactly a given schema: how every file of a folder gets the folder's schema.
+
+The schema is a merge of versions (finkdl.merge), so it holds everything the table holds, in
+types at least as wide: a field the table lacks becomes null, numbers widen, and records,
+lists and maps are rebuilt child by child around their own validity (a null record stays
+null, an empty list stays empty). Fields the schema does not have are left out: that is how
+``--columns`` projects a table, with the same function.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s fields, in its order and types."""
+    if table.schema.equals(schema):
+        return table
+    names = set(table.column_names)
+    columns = [_chunked(table.column(f.name), f.type) if f.name in names
+               else pa.nulls(table.num_rows, f.type) for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _chunked(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    return pa.chunked_array([conform_array(chunk, target) for chunk in column.chunks], type=target)
+
+
+def conform_array(array: pa.Array, target: pa.DataType) -> pa.Array:
+    """One array in ``target``'s type, which is the array's own or a widening of it."""
+    kind = array.type
+    if kind.equals(target):
+        return array
+    if pa.types.is_struct(kind) and pa.types.is_struct(target):
+        have = {kind.field(i).name for i in range(kind.num_fields)}
+        children = [conform_array(array.field(f.name), f.type) if f.name in have
+                    else pa.nulls(len(array), f.type) for f in target]
+        return pa.StructArray.from_arrays(children, fields=list(target), mask=array.is_null())
+    if pa.types.is_map(kind) and pa.types.is_map(target):
+        offsets, entries = _entries(array)
+        items = conform_array(entries.field(1), target.item_type)
+        return pa.MapArray.from_arrays(offsets, entries.field(0), items, type=target, mask=array.is_null())
+    if pa.types.is_list(kind) and pa.types.is_list(target):
+        offsets, values = _entries(array)
+        return pa.ListArray.from_arrays(offsets, conform_array(values, target.value_type),
+                                        type=target, mask=array.is_null())
+    # Widening a long to a double rounds beyond 2**53: the price of one type for both versions.
+    lossy = pa.types.is_integer(kind) and pa.types.is_floating(target)
+    return array.cast(target, safe=not lossy)
+
+
+def _entries(array: pa.ListArray) -> tuple[pa.Array, pa.Array]:
+    """Offsets from 0 and the child values they index: a slice's own part of its child."""
+    offsets = array.offsets
+    start, end = offsets[0], offsets[-1]
+    values = array.values.slice(start.as_py(), end.as_py() - start.as_py())
+    return pc.subtract(offsets, start), values

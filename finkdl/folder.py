@@ -1,0 +1,197 @@
+"""The folder's schema: every data file of an output folder has it, so the folder reads as one table.
+
+``pandas.read_parquet`` and ``pyarrow.dataset`` take a dataset's schema from one file (the first
+they find): files of different schema versions side by side read with columns missing, or
+fail. So finkdl keeps one merged schema per output folder (finkdl.merge) and holds every
+file to it:
+
+- before a download, the schema of its alerts is merged into the folder's, or refused on a
+  conflict before anything is written; a changed schema is written first, atomically, to
+  ``_finkdl/folder-schema.json`` (Arrow IPC bytes for programs, the fields as text for
+  people, and the Hive keys), so a later download knows what it must fit and a reader never
+  guesses;
+- each table is cast to the folder's schema as it is written (finkdl.conform);
+- when the schema widens, every Parquet data file not yet in it is rewritten to it,
+  atomically and under its same name, keeping its ``finkdl.*`` metadata: offset-range names,
+  resuming and ``finkdl verify`` are unaffected. The schema file, written first, is the
+  truth: files a crash left in an older schema are rewritten by the next run;
+- the Hive keys are not in the files (``drop_label_columns``), so not in the folder's schema
+  either: the folder records them and refuses a download partitioned otherwise, whose
+  folders would not read as one table;
+- ``_quarantine`` keeps its own fixed schema; Avro files are left as they are: each carries
+  its writer schema, and Avro readers resolve versions themselves.
+
+Every process writing into the folder (a run's workers, other runs sharing it) coordinates
+through a lock file: writing or deleting data files holds it shared, widening holds it
+exclusive. So no file is written in a schema being replaced, and no file deleted (a crash's
+leftover) comes back through a rewrite. Where the file system has no locks (Lustre mounted
+without ``flock``) they are skipped: a widening is then safe only while nothing else writes.
+"""
+from __future__ import annotations
+
+import base64
+import errno
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .conform import conform
+from .errors import ConfigError, OutputError
+from .merge import merge_or_refuse
+from .naming import META_DIR, QUARANTINE_DIR
+from .offsets import DataFile, scan
+from .writer import write_durably, write_parquet
+
+SCHEMA_FILE = "folder-schema.json"
+LOCK_FILE = "folder.lock"
+_NO_LOCKS = (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK)
+
+
+@dataclass(frozen=True)
+class FolderSchema:
+    """What every data file of a folder holds, and the Hive keys of its folders (() if none)."""
+
+    schema: pa.Schema
+    keys: tuple[str, ...]
+
+
+def to_json(folder: FolderSchema) -> str:
+    return json.dumps({
+        "finkdl_folder_schema": 1,
+        "partition_keys": list(folder.keys),
+        "fields": [f"{f.name}: {f.type}" for f in folder.schema],  # for people
+        "arrow_ipc": base64.b64encode(folder.schema.serialize().to_pybytes()).decode(),
+    }, indent=1)
+
+
+def from_json(text: str, origin: str) -> FolderSchema:
+    try:
+        data = json.loads(text)
+        schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(data["arrow_ipc"])))
+        return FolderSchema(schema, tuple(data["partition_keys"]))
+    except (ValueError, KeyError, TypeError) as exc:  # ArrowInvalid is a ValueError
+        raise OutputError(f"{origin} is damaged ({type(exc).__name__}: {exc})",
+                          hint="delete it: the next download rebuilds it from the data files") from exc
+
+
+def read_folder_schema(outdir: Path) -> FolderSchema | None:
+    """The folder's schema: from its file, else from its data files (a folder written before
+    finkdl kept that file), else None (a new folder)."""
+    path = outdir / META_DIR / SCHEMA_FILE
+    if path.exists():
+        return from_json(path.read_text(), str(path))
+    files = data_files(outdir)
+    if not files:
+        return None
+    schema = pa.schema([])
+    for f in files:
+        if f.range.ext == "parquet":
+            schema = merge_or_refuse(schema, pq.read_schema(f.path).remove_metadata(),
+                                     f"other files of {outdir}", str(f.path))
+    nested = [f.path.parent.relative_to(outdir).parts for f in files if f.path.parent != outdir]
+    keys = tuple(part.split("=", 1)[0] for part in nested[0]) if nested else ()
+    return FolderSchema(schema, keys)
+
+
+def data_files(outdir: Path) -> list[DataFile]:
+    """finkdl's data files of a folder, without the quarantine."""
+    return [f for f in scan(outdir) if QUARANTINE_DIR not in f.path.relative_to(outdir).parts]
+
+
+def stale_files(outdir: Path, schema: pa.Schema) -> list[Path]:
+    """Parquet data files not in ``schema``."""
+    return [f.path for f in data_files(outdir)
+            if f.range.ext == "parquet" and not pq.read_schema(f.path).equals(schema)]
+
+
+def rewrite(path: Path, schema: pa.Schema) -> None:
+    """A data file in ``schema``, under its same name, with its ``finkdl.*`` metadata."""
+    with pq.ParquetFile(path) as source:
+        meta = {k.decode(): v.decode() for k, v in (source.schema_arrow.metadata or {}).items()
+                if k.startswith(b"finkdl.")}
+        tables = [conform(source.read_row_group(i), schema) for i in range(source.num_row_groups)]
+    write_durably(path, lambda sink: write_parquet(sink, tables or [schema.empty_table()], meta))
+
+
+def _partitioned_by(keys: tuple[str, ...]) -> str:
+    return "/".join(keys) or "nothing (--partition-by none)"
+
+
+class Folder:
+    """One process's handle on an output folder's schema and lock."""
+
+    def __init__(self, outdir: Path) -> None:
+        self.outdir = outdir
+        self.path = outdir / META_DIR / SCHEMA_FILE
+        self._seen: tuple[int, int, int] | None = None
+        self._schema: pa.Schema | None = None
+
+    def fit(self, written: pa.Schema, keys: tuple[str, ...], what: str,
+            check_files: bool = False) -> pa.Schema:
+        """Merge ``written`` (files' schema of ``what``) into the folder's, or refuse it.
+
+        Nothing is written on a refusal. A widened schema is written first, then the files are
+        brought to it; ``check_files`` brings to it any file still in an older schema (a crash
+        mid-way), once, before a run.
+        """
+        with self._locked(fcntl.LOCK_EX):
+            stored = read_folder_schema(self.outdir)
+            if stored is not None and stored.keys != tuple(keys):
+                raise ConfigError(f"{self.outdir} is partitioned by {_partitioned_by(stored.keys)}, "
+                                  f"this download by {_partitioned_by(keys)}: its folders would "
+                                  "not read as one table",
+                                  hint="use the same --partition-by as before, or another --outdir")
+            merged = written if stored is None else merge_or_refuse(
+                stored.schema, written, f"the folder {self.outdir}", what)
+            changed = stored is None or not merged.equals(stored.schema) or not self.path.exists()
+            if changed:
+                text = to_json(FolderSchema(merged, tuple(keys))).encode()
+                write_durably(self.path, lambda sink: sink.write(text))
+            if changed or check_files:
+                for path in stale_files(self.outdir, merged):
+                    rewrite(path, merged)
+            return merged
+
+    @contextmanager
+    def writing(self) -> Iterator[pa.Schema]:
+        """Hold the folder (shared) while writing or deleting data files; gives its schema."""
+        with self._locked(fcntl.LOCK_SH):
+            yield self.current()
+
+    def current(self) -> pa.Schema:
+        """The folder's schema, read again only when its file changed."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            raise OutputError(f"{self.path} disappeared during the download",
+                              hint="rerun: it is rebuilt from the data files") from None
+        seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if seen != self._seen or self._schema is None:
+            self._schema = from_json(self.path.read_text(), str(self.path)).schema
+            self._seen = seen
+        return self._schema
+
+    @contextmanager
+    def _locked(self, mode: int) -> Iterator[None]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path.parent / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path.parent}: {exc.strerror}",
+                              hint="choose another --outdir") from exc
+        try:
+            try:
+                fcntl.flock(fd, mode)
+            except OSError as exc:
+                if exc.errno not in _NO_LOCKS:
+                    raise
+            yield
+        finally:
+            os.close(fd)  # releases the lock
