@@ -25,6 +25,7 @@ CONSUMER_DEFAULTS = {
     "queued.max.messages.kbytes": 16384,
     "fetch.max.bytes": 8 * 1024 * 1024,
     "max.partition.fetch.bytes": 4 * 1024 * 1024,
+    "fetch.queue.backoff.ms": 10,  # default 1000: a full queue would stall fetching for a second
     "session.timeout.ms": 30000,
     "heartbeat.interval.ms": 500,  # a forming group settles in about a second
     "max.poll.interval.ms": 600000,
