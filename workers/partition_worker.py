@@ -246,10 +246,13 @@ class Worker:
         try:
             commit(self.consumer, self.cfg.topic, p, flush.last + 1)
         except BrokerError as exc:
-            # Not committed: these files must not outlive the partition's next owner's start.
-            with self.folder.writing():
-                for f in files:
-                    f.path.unlink(missing_ok=True)
+            # Not committed: these files must not outlive the partition's next owner's start,
+            # unless the group's offset already covers them (the commit landed after all, or
+            # the partition's next owner kept them as complete): then they are the only copy.
+            if not self._committed_past(p, flush.first):
+                with self.folder.writing():
+                    for f in files:
+                        f.path.unlink(missing_ok=True)
             cause = exc.__cause__
             code = cause.args[0].code() if cause is not None and cause.args else None
             if code not in _REBALANCE_CODES:
@@ -269,6 +272,14 @@ class Worker:
             if f.label == "_quarantine":
                 self.quarantine_files.append(str(f.path))
         return True
+
+    def _committed_past(self, p: int, offset: int) -> bool:
+        """True when the group's committed offset is past ``offset``, or cannot be read."""
+        try:
+            done = committed(self.consumer, self.cfg.topic, [p], timeout=10.0).get(p)
+        except BrokerError:
+            return True  # unknown: keeping files risks a duplicate, deleting them a loss
+        return done is not None and done > offset
 
     def _buffer(self, first: int) -> PartitionBuffer:
         return PartitionBuffer(first=first, part=self.part, keep_raw=self.cfg.fmt == "avro")
