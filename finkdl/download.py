@@ -18,7 +18,7 @@ from .errors import ExitCode, FinkdlError, Interrupted, WorkerError
 from .plan import RunPlan, make_plan
 from .stats import WorkerFailure, WorkerSnapshot
 
-GRACE_S = 6.0  # workers flush and commit within this; with shutdown, the run ends within 10 s
+GRACE_S = 9.0  # workers flush and commit within this; with shutdown, the run ends within 10 s
 JOIN_WAIT_S = 10.0
 
 
