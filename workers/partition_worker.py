@@ -288,6 +288,8 @@ class Worker:
         """Read a range again (its commit was refused while the group rebalanced)."""
         self.buffers[p] = self._buffer(offset)
         self.stats[p].position = offset
+        self.eof.discard(p)  # a stale end-of-partition would mark it done before it is re-read
+        self.last_message[p] = self.clock()
         try:
             self.consumer.seek(TopicPartition(self.cfg.topic, p, offset))
         except KafkaException:
