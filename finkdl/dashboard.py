@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections import deque
+from collections import Counter, deque
 
 from rich.console import Group
 from rich.progress_bar import ProgressBar
@@ -81,11 +81,11 @@ def render(view: RunView, rates: Rates, free_disk: int | None = None):
         p_rate, p_mb = rates.update(("p", p), view.now, st.position or 0, st.fetched_bytes)
         table.add_row(str(p), str(w.pid), _state(st.state), _num(st.committed), _num(st.position),
                       _num(st.high), _num(st.lag), f"{p_rate:,.0f}", f"{p_mb / 1e6:.1f}",
-                      str(st.files), f"{w.cpu_percent:.0f}", human_bytes(w.rss), w.error or "")
+                      str(st.files), f"{w.cpu_percent:.0f}", human_bytes(w.rss), view.trouble(w))
     for w in view.workers.values():
         if not w.partitions:
             table.add_row("-", str(w.pid), _state(w.state), *[""] * 7,
-                          f"{w.cpu_percent:.0f}", human_bytes(w.rss), w.error or "")
+                          f"{w.cpu_percent:.0f}", human_bytes(w.rss), view.trouble(w))
     foot = Text(f"written {view.total('written'):,} alerts in {view.total('files')} files")
     if free_disk is not None:
         foot.append(f"   free disk {human_bytes(free_disk)}",
@@ -116,8 +116,12 @@ def progress_line(view: RunView, rates: Rates) -> str:
     done = sum(1 for w in view.workers.values() for st in w.partitions if st.state == "done")
     parts = sum(len(w.partitions) for w in view.workers.values())
     pct = 100.0 * received / target if target else 100.0
+    states = Counter(st.state for w in view.workers.values() for st in w.partitions if st.state != "done")
+    errors = sorted({view.trouble(w) for w in view.workers.values()} - {""})
     return (f"[{human_time(view.now - view.started)}] {received:,}/{target:,} alerts ({pct:.1f}%) "
-            f"{rate:,.0f} alerts/s {human_bytes(nbytes)} partitions done {done}/{parts}")
+            f"{rate:,.0f} alerts/s {human_bytes(nbytes)} partitions done {done}/{parts}"
+            + "".join(f", {n} {state}" for state, n in sorted(states.items()))
+            + (f" — {errors[0]}" if errors else ""))
 
 
 def progress_json(view: RunView) -> str:

@@ -20,6 +20,7 @@ from .stats import WorkerFailure, WorkerSnapshot
 
 GRACE_S = 9.0  # workers flush and commit within this; with shutdown, the run ends within 10 s
 JOIN_WAIT_S = 10.0
+SILENT_S = 3.0  # workers report every 0.3 s
 
 
 @dataclass
@@ -33,10 +34,19 @@ class RunView:
     failures: list[WorkerFailure] = field(default_factory=list)
     stopping: str | None = None
     now: float = 0.0
+    heard: dict[int, float] = field(default_factory=dict)  # when each worker last reported
 
     def total(self, name: str) -> int:
         """A worker total (written, written_bytes, files, quarantined) summed over workers."""
         return sum(getattr(w, name) for w in self.workers.values())
+
+    def trouble(self, worker: WorkerSnapshot) -> str:
+        """What a worker is held up by: its last error, or a silence (a call blocked on the
+        broker or the disk reports nothing until it returns); '' when all is well."""
+        silent = self.now - self.heard.get(worker.worker, self.now)
+        if silent >= SILENT_S and not worker.done:
+            return f"no report for {silent:.0f} s (waiting on the broker or the disk)"
+        return worker.error or ""
 
 
 @dataclass
@@ -77,10 +87,11 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
     """Run a whole download; returns its summary (errors of workers are in it, not raised)."""
     from finkdl.workers.partition_worker import WorkerPlan, main as worker_main
 
+    started = clock()
+    ctx = _start_method()
     plan = make_plan(cfg)
-    view = RunView(cfg, plan, started=clock(), now=clock())
+    view = RunView(cfg, plan, started=started, now=clock())
     n_workers = max(1, min(cfg.workers or len(plan.topic.partitions), len(plan.topic.partitions)))
-    ctx = mp.get_context("spawn")
     reports, stop, go = ctx.Queue(), ctx.Event(), ctx.Event()
     worker_plan = WorkerPlan(cfg, plan.schema.text, plan.stop_at, plan.key_schemas)
     procs = [ctx.Process(target=worker_main, args=(worker_plan, i, reports, stop, go),
@@ -106,6 +117,23 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
     if outcome == ExitCode.OK and summary.quarantined:
         summary.outcome = ExitCode.PARTIAL
     return summary
+
+
+def _start_method() -> mp.context.BaseContext:
+    """Worker processes forked from a server that imported their code once, while the front
+    end plans: importing pyarrow and DataFusion takes about a second of CPU per process.
+
+    The server is a fresh interpreter, not a fork of this (threaded) process; it also imports
+    the main module, which every spawned child would otherwise import again. Where there is
+    no fork server, each worker is spawned and imports on its own.
+    """
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    from multiprocessing import forkserver
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", "finkdl.workers.partition_worker"])
+    forkserver.ensure_running()
+    return ctx
 
 
 def _watch(procs, reports, go, view: RunView, on_update, clock) -> FinkdlError | None:
@@ -160,6 +188,7 @@ def _drain(reports, view: RunView, timeout: float) -> None:
         while True:
             if isinstance(item, WorkerSnapshot):
                 view.workers[item.worker] = item
+                view.heard[item.worker] = view.now
             elif isinstance(item, WorkerFailure):
                 view.failures.append(item)
             item = reports.get_nowait()

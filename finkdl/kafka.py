@@ -46,6 +46,11 @@ class _ErrorTrap:
     def __call__(self, err: KafkaError) -> None:
         self.errors.append(err)
 
+    def take(self) -> list[KafkaError]:
+        """The errors collected since the last call (a long outage repeats them every second)."""
+        errors, self.errors = self.errors, []
+        return errors
+
     def raise_auth(self, conn: Connection) -> None:
         for err in self.errors:
             if err.code() in _AUTH_CODES:
@@ -128,7 +133,7 @@ def _patiently(call, timeout: float, what: str):
 
 
 RETRIABLE = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
-             KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
+             KafkaError._WAIT_COORD, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
              KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.REQUEST_TIMED_OUT}
 
 
@@ -138,17 +143,18 @@ def read_all(conn: Connection, topic: str, timeout: float) -> list:
                                             "enable.partition.eof": True})
     try:
         info = describe_topic(consumer, trap, conn, topic, timeout)
-        ends = {}
+        ends, left = {}, 0
         for p in info.partitions:
             low, high = watermarks(consumer, topic, p, timeout)
             if high > low:
-                ends[p] = high
+                ends[p], left = high, left + high - low
         if not ends:
             return []
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])
         messages, deadline = [], time.monotonic() + timeout
         while ends and time.monotonic() < deadline:
-            for msg in consumer.consume(100, timeout=0.5):
+            # Asking for exactly what is left returns as soon as it arrived.
+            for msg in consumer.consume(max(1, min(left - len(messages), 1000)), timeout=0.5):
                 if msg.error():
                     continue
                 messages.append(msg)

@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import fastavro
 import pyarrow.parquet as pq
@@ -89,11 +89,13 @@ def resume_point(files: list[DataFile], start: int) -> tuple[int, list[DataFile]
 
 
 def commit(consumer: Consumer, topic: str, partition: int, next_offset: int,
-           patience_s: float = 60.0, sleep=time.sleep, clock=time.monotonic) -> None:
+           patience_s: float = 60.0, sleep=time.sleep, clock=time.monotonic,
+           waiting: Callable[[str], None] = lambda reason: None) -> None:
     """Commit synchronously and raise if the broker refused it.
 
-    A broker that is restarting is waited for (up to ``patience_s``); the files are already
-    durable, so waiting only delays the commit, and giving up leaves a rerun to resume.
+    A broker that is restarting is waited for (up to ``patience_s``, telling ``waiting`` why
+    each time); the files are already durable, so waiting only delays the commit, and giving
+    up leaves a rerun to resume.
     """
     deadline = clock() + patience_s
     while True:
@@ -104,6 +106,7 @@ def commit(consumer: Consumer, topic: str, partition: int, next_offset: int,
             raise BrokerError(f"commit of partition {partition} at offset {next_offset} failed: "
                               f"{error.str()}", hint="the files are on disk; rerun to resume") \
                 from KafkaException(error)
+        waiting(f"waiting to commit partition {partition}: {error.str()}")
         sleep(1.0)
 
 

@@ -66,7 +66,20 @@ def test_plain_progress_line_for_batch_jobs():
     progress_line(_view(0.0, 0), rates)
     line = progress_line(_view(10.0, 1000), rates)
     assert line.startswith("[0:10] 2,000/2,000 alerts (100.0%)")
-    assert "partitions done 1/2" in line
+    assert "partitions done 1/2, 1 fetching" in line
+
+
+def test_plain_progress_line_says_what_a_worker_waits_for():
+    view = _view(5.0, 100)
+    view.workers[0].error = "Connection refused: 127.0.0.1:9092"
+    assert progress_line(view, Rates()).endswith("— Connection refused: 127.0.0.1:9092")
+
+
+def test_a_worker_silent_for_seconds_is_shown_as_held_up():
+    view = _view(9.0, 100)
+    view.heard[0] = 4.0  # e.g. inside a commit that waits for a restarting broker
+    assert "no report for 5 s" in progress_line(view, Rates())
+    assert "no report for 5 s" in _text(render(view, Rates()))
 
 
 def test_json_progress_is_one_object_per_line():

@@ -36,6 +36,29 @@ def _start(cmd, **kw):
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
+def _finish(proc, timeout):
+    """stderr of a run; a run still going after ``timeout`` is killed and fails the test with
+    the end of its progress lines, which say where it was stuck."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        pytest.fail(f"still running after {timeout} s; its last output:\n" + "\n".join(err.splitlines()[-25:]))
+
+
+def _workers(proc) -> list[psutil.Process]:
+    """A run's worker processes: the fork server's children (the run's own children are the
+    fork server and multiprocessing's resource tracker)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if p.ppid() != proc.pid]
+        if workers:
+            return workers
+        time.sleep(0.1)
+    raise AssertionError("no worker process started")
+
+
 def _wait_for_files(outdir, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not list(outdir.rglob("part-*.parquet")):
@@ -85,7 +108,7 @@ def test_ctrl_c_and_sigterm_stop_within_10_s_and_commit_only_what_is_on_disk(rou
         os.killpg(proc.pid, sig)  # what a terminal does
     else:
         proc.send_signal(sig)  # what a batch system does
-    _, err = proc.communicate(timeout=30)
+    err = _finish(proc, 30)
     assert time.monotonic() - sent < 10
     assert proc.returncode in (ExitCode.INTERRUPTED, 0), err
     if proc.returncode == ExitCode.INTERRUPTED:
@@ -100,8 +123,8 @@ def test_a_worker_killed_alone_is_reported_and_the_run_does_not_hang(round_, bro
     topic = topic_factory(n, partitions=3)
     proc = _start(_cmd(broker, topic, tmp_path, group_id))
     _wait_for_files(tmp_path)
-    psutil.Process(proc.pid).children()[-1].kill()
-    _, err = proc.communicate(timeout=60)
+    _workers(proc)[-1].kill()
+    err = _finish(proc, 60)
     assert proc.returncode in (ExitCode.WORKER, 0), err
     if proc.returncode:
         assert "died unexpectedly" in err
@@ -115,9 +138,12 @@ def test_broker_down_20_s_mid_download_then_rerun_is_exact(round_, broker, topic
     proc = _start(_cmd(broker, topic, tmp_path, group_id, "--timeout", "30"))
     _wait_for_files(tmp_path)
     broker.restart(pause_s=20)
-    _, err = proc.communicate(timeout=300)
+    err = _finish(proc, 300)
     assert proc.returncode in (0, ExitCode.BROKER, ExitCode.WORKER), err
     assert "Traceback" not in err
+    shown = [line for line in err.splitlines() if " — " in line]  # the outage, as the user saw it
+    print(f"\nFAULT broker down, shown as: {shown[0] if shown else None}")
+    assert shown, err
     _rerun(broker, topic, tmp_path, group_id, n)
 
 
@@ -146,7 +172,7 @@ def test_second_finkdl_joining_the_group_splits_the_work_exactly(round_, broker,
     _wait_for_files(tmp_path / "host1")
     second = _start(_cmd(broker, topic, tmp_path / "host2", group_id, "--workers", "3"))
     for proc in (first, second):
-        _, err = proc.communicate(timeout=300)
+        err = _finish(proc, 300)
         assert proc.returncode == 0, err
     ids = pd.concat([pd.read_parquet(tmp_path / h, columns=["candid"]) for h in ("host1", "host2")
                      if list((tmp_path / h).rglob("*.parquet"))])["candid"]

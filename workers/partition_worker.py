@@ -38,6 +38,7 @@ from finkdl.writer import write_flush
 
 REPORT_EVERY_S = 0.3
 WATERMARK_EVERY_S = 1.0
+ERROR_SHOWN_S = 15.0  # an error not repeated for this long is over
 _REBALANCE_CODES = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
                     KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST}
 
@@ -101,6 +102,7 @@ class Worker:
         self.assigned = False
         self.received = self.received_bytes = 0
         self.last_error: str | None = None
+        self.error_at = 0.0
         self.reported_at = 0.0
         self.process = psutil.Process()
         self.process.cpu_percent(None)
@@ -132,6 +134,10 @@ class Worker:
         messages = self.consumer.consume(self.batch_size, timeout=0.2)
         now = self.clock()
         self.trap.raise_auth(self.cfg.connection)
+        for err in self.trap.take():  # e.g. the broker unreachable: librdkafka retries, we show it
+            self.last_error, self.error_at = err.str(), now
+        if self.last_error and now - self.error_at > ERROR_SHOWN_S:
+            self.last_error = None  # librdkafka says when a connection fails, not when it is back
         by_partition = defaultdict(list)
         for msg in messages:
             err = msg.error()
@@ -143,7 +149,7 @@ class Worker:
             elif err.fatal() or err.code() in (KafkaError._AUTHENTICATION,):
                 raise BrokerError(f"the consumer stopped: {err.str()}")
             else:
-                self.last_error = err.str()
+                self.last_error, self.error_at = err.str(), now
         for p, msgs in by_partition.items():
             self._ingest(p, msgs, now)
         self._commit_pending()
@@ -244,7 +250,7 @@ class Worker:
             files = write_flush(self.cfg.outdir, flush, self.part, self.cfg.fmt,
                                 self.layout_of[p].schema.text, folder_schema)
         try:
-            commit(self.consumer, self.cfg.topic, p, flush.last + 1)
+            commit(self.consumer, self.cfg.topic, p, flush.last + 1, waiting=self._waiting)
         except BrokerError as exc:
             # Not committed: these files must not outlive the partition's next owner's start,
             # unless the group's offset already covers them (the commit landed after all, or
@@ -272,6 +278,11 @@ class Worker:
             if f.label == "_quarantine":
                 self.quarantine_files.append(str(f.path))
         return True
+
+    def _waiting(self, reason: str) -> None:
+        """Keep the display current while a commit waits for the broker."""
+        self.last_error, self.error_at = reason, self.clock()
+        self._report()
 
     def _committed_past(self, p: int, offset: int) -> bool:
         """True when the group's committed offset is past ``offset``, or cannot be read."""
@@ -339,7 +350,7 @@ class Worker:
 
     def _commit_pending(self) -> None:
         for p, offset in list(self.pending_commit.items()):
-            commit(self.consumer, self.cfg.topic, p, offset)
+            commit(self.consumer, self.cfg.topic, p, offset, waiting=self._waiting)
             del self.pending_commit[p]
 
     def _refresh_watermark(self, p: int, now: float) -> None:
