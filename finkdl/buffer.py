@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from .config import FlushPolicy
@@ -68,9 +69,13 @@ class PartitionBuffer:
         self.messages += len(offsets)
         self.nbytes += sum(len(v) for v in values)
         table = decoded.table
-        for label, rows in group_rows(table, self.part).items():
-            whole = len(rows) == table.num_rows
-            self.groups.setdefault(label, []).append(table if whole else table.take(pa.array(rows)))
+        groups = group_rows(table, self.part)
+        if len(groups) > 1:  # one take puts each label's rows together: slices are then free
+            table = table.take(pa.array(np.concatenate(list(groups.values()))))
+        start = 0
+        for label, rows in groups.items():
+            self.groups.setdefault(label, []).append(table.slice(start, len(rows)))
+            start += len(rows)
             if self.keep_raw:
                 self.raw.setdefault(label, []).extend(values[decoded.indices[r]] for r in rows)
         self.bad.extend(Quarantined(offsets[u.index], timestamps[u.index], keys[u.index],
@@ -78,12 +83,15 @@ class PartitionBuffer:
 
     def should_flush(self, policy: FlushPolicy, now: float, caught_up: bool,
                      idle_s: float, finishing: bool = False) -> bool:
-        """Big enough, old enough, or caught up with nothing new for a moment."""
+        """Big enough, old enough, or caught up: at once when a tenth full (the usual end of a
+        topic), else after a moment with nothing new (a topic still being filled, whose
+        every catching up must not cut a small file)."""
         if not self.messages:
             return False
         return (finishing or self.messages >= policy.max_rows or self.nbytes >= policy.max_bytes
                 or now - (self.started_at or now) >= policy.max_age_s
-                or (caught_up and idle_s >= policy.idle_s))
+                or (caught_up and (idle_s >= policy.idle_s or self.messages >= policy.max_rows // 10
+                                   or self.nbytes >= policy.max_bytes // 10)))
 
     def take(self, topic: str, partition: int) -> Flush:
         """The flush of everything held; the buffer then starts after it."""

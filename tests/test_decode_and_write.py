@@ -11,6 +11,7 @@ import pytest
 from finkdl import generator
 from finkdl.arrow_schema import arrow_schema
 from finkdl.buffer import PartitionBuffer
+from finkdl.config import FlushPolicy
 from finkdl.decode import decode_values, read_record
 from finkdl.partitioning import Partitioning, partitioning_for, segment
 from finkdl.schema import parse_schema
@@ -89,3 +90,21 @@ def test_undecodable_messages_are_kept_raw_with_their_offsets(tmp_path):
     assert list(quarantine["offset"]) == [102] and quarantine["value"][0] == b"not avro at all"
     assert sum(w.rows for w in written) == 5
     assert len(pd.read_parquet(tmp_path)) == 4
+
+
+def test_a_caught_up_buffer_flushes_at_once_when_a_tenth_full_else_after_a_quiet_moment():
+    policy = FlushPolicy(max_rows=1000, idle_s=1.0)
+    schema = _schema(slim=True, cutouts=False)
+
+    def buffer_of(n):
+        values = _encode(schema, generator.alerts(n, slim=True, cutouts=False))
+        buf = PartitionBuffer(first=0)
+        buf.add(decode_values(values, schema, arrow_schema(schema.avro)), list(range(n)), values,
+                [None] * n, [0] * n, now=0.0)
+        return buf
+
+    small, tenth = buffer_of(50), buffer_of(100)
+    assert not small.should_flush(policy, now=0.1, caught_up=True, idle_s=0.1)  # a live topic
+    assert small.should_flush(policy, now=1.0, caught_up=True, idle_s=1.0)
+    assert tenth.should_flush(policy, now=0.1, caught_up=True, idle_s=0.1)  # the end of a topic
+    assert not tenth.should_flush(policy, now=0.1, caught_up=False, idle_s=0.1)
