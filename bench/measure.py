@@ -2,7 +2,7 @@
 
 Every tool is measured the same way: wall-clock start just before the process starts,
 peak memory as the RSS summed over the whole process tree (the tools fan out into worker
-processes), and, for downloaders, the end as the newest output file's mtime, because both
+processes) and as the largest RSS one process of it reached, and, for downloaders, the end as the newest output file's mtime, because both
 tools then sit idle for their timeout waiting for alerts that will not come.
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ class Measurement:
     started: float
     ended: float
     peak_rss: int
+    peak_process_rss: int  # the largest one process reached (for finkdl: a worker)
     returncode: int
     killed: bool
     stdout: Path
@@ -51,19 +52,19 @@ class Output:
     error: str | None = None
 
 
-def tree_rss(root: psutil.Process) -> int:
-    """RSS of a process and all its descendants; processes may vanish while we look."""
+def tree_rss(root: psutil.Process) -> dict[int, int]:
+    """RSS of a process and each of its descendants, by pid; processes may vanish while we look."""
     try:
         procs = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
-    total = 0
+        return {}
+    sizes = {}
     for proc in procs:
         try:
-            total += proc.memory_info().rss
+            sizes[proc.pid] = proc.memory_info().rss
         except psutil.Error:
             pass
-    return total
+    return sizes
 
 
 def run_measured(cmd: list[str], logs: Path, env: dict[str, str] | None = None,
@@ -79,9 +80,11 @@ def run_measured(cmd: list[str], logs: Path, env: dict[str, str] | None = None,
         started = time.time()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
         root = psutil.Process(proc.pid)
-        peak, killed = 0, False
+        peak, peak_process, killed = 0, 0, False
         while True:
-            peak = max(peak, tree_rss(root))
+            sizes = tree_rss(root)
+            peak = max(peak, sum(sizes.values()))
+            peak_process = max(peak_process, *sizes.values(), 0)
             try:
                 proc.wait(SAMPLE_EVERY_S)
                 break
@@ -92,7 +95,7 @@ def run_measured(cmd: list[str], logs: Path, env: dict[str, str] | None = None,
                     killed = True
                     break
         ended = time.time()
-    return Measurement(started, ended, peak, proc.returncode, killed, stdout, stderr)
+    return Measurement(started, ended, peak, peak_process, proc.returncode, killed, stdout, stderr)
 
 
 def read_output(outdir: Path) -> Output:

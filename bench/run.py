@@ -112,6 +112,7 @@ class Result:
     alerts: int
     files: int | None
     peak_rss: int | None
+    peak_process_rss: int | None
     note: str = ""
 
     @property
@@ -155,7 +156,7 @@ class Bench:
         messages, value_bytes = counts.get("messages", 0), counts.get("bytes", 0)
         notes = [m.failure(), _count_note(messages, produced, "messages read")]
         result = Result("raw ceiling", processes, m.ended - m.started, messages, None, m.peak_rss,
-                        _join(notes))
+                        m.peak_process_rss, _join(notes))
         self._done(result, run)
         return result, value_bytes
 
@@ -176,7 +177,7 @@ class Bench:
     def fink_client_transfer(self, topic: Topic, partition_by: str, consumers: int) -> Result:
         """fink-client with the same partitioning, consumers and timeout as finkdl."""
         if self.fink.problem:
-            return Result("fink-client", consumers, None, 0, None, None, self.fink.problem)
+            return Result("fink-client", consumers, None, 0, None, None, None, self.fink.problem)
         run = self._run_dir("fink-client")
         group = _group("fink-client")
         cmd = self.fink.command(topic.name, run / "out", partition_by, consumers, self.timeout)
@@ -190,7 +191,8 @@ class Bench:
         seconds = out.newest_mtime - m.started if out.newest_mtime is not None else None
         notes = [m.failure(), out.error, "no output file" if not out.files and not out.error else None,
                  _count_note(out.rows, produced, "rows on disk")]
-        result = Result(tool, procs, seconds, out.rows, out.files, m.peak_rss, _join(notes))
+        result = Result(tool, procs, seconds, out.rows, out.files, m.peak_rss, m.peak_process_rss,
+                        _join(notes))
         self._done(result, run)
         return result
 
@@ -255,7 +257,7 @@ def _join(notes: list[str | None]) -> str:
 # --- the table ------------------------------------------------------------------------
 
 HEADERS = ["Workload", "Tool", "Procs", "Time (s)", "Alerts/s", "MB/s", "Peak RSS (MB)",
-           "Files", "Rows on disk", "finkdl ÷ fink-client", "finkdl ÷ raw", "Note"]
+           "Peak RSS 1 proc (MB)", "Files", "Rows on disk", "finkdl ÷ fink-client", "finkdl ÷ raw", "Note"]
 
 
 def table_rows(workload: Workload, topic: Topic, finkdl_results: list[Result],
@@ -272,6 +274,7 @@ def table_rows(workload: Workload, topic: Topic, finkdl_results: list[Result],
             f"{r.rate:,.0f}" if r.rate else "—",
             f"{r.rate * topic.mean_bytes / MB:,.1f}" if r.rate else "—",
             f"{r.peak_rss / MB:,.0f}" if r.peak_rss else "—",
+            f"{r.peak_process_rss / MB:,.0f}" if r.peak_process_rss else "—",
             f"{r.files:,}" if r.files is not None else "—",
             f"{r.alerts:,}" if r.files is not None else "—",
             _ratio(r, fink_client) if is_finkdl else "",
@@ -296,10 +299,39 @@ def print_table(rows: list[list[str]]) -> None:
     out.print(table)
 
 
-def write_markdown(rows: list[list[str]], header: str) -> None:
+def write_markdown(rows: list[list[str]], header: str, targets: list[str]) -> None:
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    RESULTS.write_text(header + "\n\n" + "\n".join(lines) + "\n\n" + LEGEND)
+    checks = "Targets (issue: performance):\n\n" + "\n".join(f"- {t}" for t in targets)
+    RESULTS.write_text(header + "\n\n" + "\n".join(lines) + "\n\n" + checks + "\n\n" + LEGEND)
+
+
+# (workload, what, measure, at least): ratios of alerts/s, "fink-client" or "raw"
+TARGETS = [("lightcurve-finkclass", "fink-client", 15.0), ("lightcurve-finkclass", "raw", 0.40),
+           ("lightcurve-time", "fink-client", 30.0),
+           ("cutouts-finkclass", "fink-client", 5.0), ("cutouts-finkclass", "raw", 0.50)]
+WORKER_RSS_TARGET = 300 * MB
+
+
+def check_targets(measured: dict[str, tuple[Topic, Result, Result | None]]) -> list[str]:
+    """One line per target of the same run: the figure, the bar, met or not."""
+    lines = []
+    for name, against, bar in TARGETS:
+        if name not in measured:
+            continue
+        topic, finkdl_run, fink_client = measured[name]
+        other = topic.raw if against == "raw" else fink_client
+        ratio = finkdl_run.rate / other.rate if other and other.rate and finkdl_run.rate else None
+        figure = f"{ratio:.2f}×" if ratio is not None else "not measured"
+        verdict = "met" if ratio is not None and ratio >= bar else "NOT met"
+        lines.append(f"{name}: finkdl ÷ {against} {figure} (target ≥ {bar:g}×): {verdict}")
+    worker_peaks = [r.peak_process_rss for _, r, _ in measured.values() if r.peak_process_rss]
+    if worker_peaks:
+        worst = max(worker_peaks)
+        lines.append(f"largest finkdl process peak RSS {worst / MB:,.0f} MB (target ≤ "
+                     f"{WORKER_RSS_TARGET / MB:,.0f} MB per worker): "
+                     + ("met" if worst <= WORKER_RSS_TARGET else "NOT met"))
+    return lines
 
 
 LEGEND = """\
@@ -307,7 +339,9 @@ Time runs from process start to the newest output file: both tools then wait the
 timeout for new alerts, which is not work. The raw ceiling (confluent-kafka reading every
 message, no decoding) ends when its processes exit. Alerts/s counts rows read back from
 disk with pyarrow.dataset (messages read, for the raw ceiling); MB/s is that times the
-mean Kafka message size. Peak RSS is summed over each process tree, sampled every 0.2 s.
+mean Kafka message size. Peak RSS is summed over each process tree, sampled every 0.2 s;
+"1 proc" is the largest RSS one process of the tree reached (for finkdl, a worker; RSS counts
+the pages a worker shares with the fork server it started from, so the sum overstates use).
 Ratios compare alerts/s. Every run has a fresh consumer group and output folder; the raw
 ceiling is measured once per topic, and a finkdl run with the same topic, partitioning and
 workers once (scaling's 4-worker row is the lightcurve-finkclass run when both are selected).
@@ -331,6 +365,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="finkdl-bench-"))
     broker = LocalBroker(workdir / "kafka")
     rows: list[list[str]] = []
+    measured: dict[str, tuple[Topic, Result, Result | None]] = {}
     try:
         broker.start()
         bench = Bench(broker, workdir, fink, QUICK_DIVISOR if args.quick else 1, args.timeout)
@@ -343,12 +378,17 @@ def main() -> None:
                                                       workload.topic.partitions)
                            if workload.compare else None)
             rows += table_rows(workload, topic, finkdl_results, fink_client)
+            if workload.compare:
+                measured[workload.name] = (topic, finkdl_results[-1], fink_client)
     finally:
         broker.remove()
         if not any(workdir.iterdir()):
             workdir.rmdir()
     print_table(rows)
-    write_markdown(rows, results_header(bench, fink))
+    targets = check_targets(measured)
+    for line in targets:
+        print(line)
+    write_markdown(rows, results_header(bench, fink), targets)
     console.log(f"table written to {RESULTS}")
 
 

@@ -1,9 +1,10 @@
 """What a worker holds for one partition between two flushes, and when to flush it.
 
 Values are decoded as they arrive (so decoding overlaps with the consumer's own fetching)
-and kept as Arrow, already split by label, so writing needs no second copy of the buffer;
-the raw bytes are kept only for the Avro output format and for values that would not
-decode, which go to the quarantine with their offsets.
+and kept as Arrow, already split by label; past a few MB the worker releases them to the
+flush's open files (finkdl.writer.Spool), so a buffer never holds a whole flush. The raw
+bytes are kept only for the Avro output format and for values that would not decode, which
+go to the quarantine with their offsets.
 """
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ class PartitionBuffer:
     last: int | None = None
     messages: int = 0
     nbytes: int = 0
+    held: int = 0  # bytes of the values whose rows are still here, not yet released to a Spool
     groups: dict[Label, list[pa.Table]] = field(default_factory=dict)
     raw: dict[Label, list[bytes]] = field(default_factory=dict)
     bad: list[Quarantined] = field(default_factory=list)
@@ -67,7 +69,9 @@ class PartitionBuffer:
             self.started_at = now
         self.last = offsets[-1]
         self.messages += len(offsets)
-        self.nbytes += sum(len(v) for v in values)
+        size = sum(len(v) for v in values)
+        self.nbytes += size
+        self.held += size
         table = decoded.table
         groups = group_rows(table, self.part)
         if len(groups) > 1:  # one take puts each label's rows together: slices are then free
@@ -92,6 +96,13 @@ class PartitionBuffer:
                 or now - (self.started_at or now) >= policy.max_age_s
                 or (caught_up and (idle_s >= policy.idle_s or self.messages >= policy.max_rows // 10
                                    or self.nbytes >= policy.max_bytes // 10)))
+
+    def release(self) -> tuple[dict[Label, list[pa.Table]], dict[Label, list[bytes]] | None]:
+        """Hand over the rows held so far, to be appended to the flush's open files; the
+        offset range stays open and is committed only at ``take``."""
+        groups, raw = self.groups, self.raw if self.keep_raw else None
+        self.groups, self.raw, self.held = {}, {}, 0
+        return groups, raw
 
     def take(self, topic: str, partition: int) -> Flush:
         """The flush of everything held; the buffer then starts after it."""

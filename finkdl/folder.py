@@ -42,12 +42,11 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .conform import conform
 from .errors import ConfigError, OutputError
 from .merge import merge_or_refuse
 from .naming import META_DIR, QUARANTINE_DIR
 from .offsets import DataFile, scan
-from .writer import write_durably, write_parquet
+from .writer import rewrite, write_durably
 
 SCHEMA_FILE = "folder-schema.json"
 LOCK_FILE = "folder.lock"
@@ -109,15 +108,6 @@ def stale_files(outdir: Path, schema: pa.Schema) -> list[Path]:
     """Parquet data files not in ``schema``."""
     return [f.path for f in data_files(outdir)
             if f.range.ext == "parquet" and not pq.read_schema(f.path).equals(schema)]
-
-
-def rewrite(path: Path, schema: pa.Schema) -> None:
-    """A data file in ``schema``, under its same name, with its ``finkdl.*`` metadata."""
-    with pq.ParquetFile(path) as source:
-        meta = {k.decode(): v.decode() for k, v in (source.schema_arrow.metadata or {}).items()
-                if k.startswith(b"finkdl.")}
-        tables = [conform(source.read_row_group(i), schema) for i in range(source.num_row_groups)]
-    write_durably(path, lambda sink: write_parquet(sink, tables or [schema.empty_table()], meta))
 
 
 def _partitioned_by(keys: tuple[str, ...]) -> str:

@@ -15,7 +15,10 @@ from finkdl.config import FlushPolicy
 from finkdl.decode import decode_values, read_record
 from finkdl.partitioning import Partitioning, partitioning_for, segment
 from finkdl.schema import parse_schema
-from finkdl.writer import write_flush
+from finkdl.naming import FileRange
+from finkdl.offsets import scan, temporaries
+from finkdl.verify import verify
+from finkdl.writer import Spool, write_flush
 
 
 def _schema(**kw):
@@ -108,3 +111,32 @@ def test_a_caught_up_buffer_flushes_at_once_when_a_tenth_full_else_after_a_quiet
     assert small.should_flush(policy, now=1.0, caught_up=True, idle_s=1.0)
     assert tenth.should_flush(policy, now=0.1, caught_up=True, idle_s=0.1)  # the end of a topic
     assert not tenth.should_flush(policy, now=0.1, caught_up=False, idle_s=0.1)
+
+
+def test_a_flush_spooled_in_several_parts_is_one_file_per_label_and_a_discard_leaves_nothing(tmp_path):
+    schema = _schema(slim=True, cutouts=False)
+    part = partitioning_for("finkclass", "ztf", schema)
+    records = list(generator.alerts(300, slim=True, cutouts=False))
+    values = _encode(schema, records)
+    buf = PartitionBuffer(first=1000, part=part)
+    spool = Spool(tmp_path, "t", 2, 1000, part, "parquet", schema.text)
+    for start in range(0, 300, 100):  # three spills while the alerts arrive
+        chunk = values[start:start + 100]
+        offsets = list(range(1000 + start, 1100 + start))
+        buf.add(decode_values(chunk, schema, arrow_schema(schema.avro)), offsets, chunk,
+                [None] * 100, [0] * 100, now=0.0)
+        if start < 200:
+            spool.add(*buf.release(), None)
+    assert temporaries(tmp_path, "t", 2) and not scan(tmp_path)  # invisible until finished
+    written = spool.finish(buf.take("t", 2), None)
+    labels = {r["finkclass"] for r in records}
+    assert len(written) == len(labels) and not temporaries(tmp_path, "t", 2)
+    assert {f.range for f in scan(tmp_path)} == {FileRange(2, 1000, 1299, len(labels), "parquet", "t")}
+    table = pd.read_parquet(tmp_path)
+    assert sorted(table["candid"]) == sorted(r["candid"] for r in records)
+    assert verify(tmp_path).ok
+
+    dropped = Spool(tmp_path / "dropped", "t", 2, 0, part, "parquet", schema.text)
+    dropped.add(_flush(schema, records[:50], part=part).groups, None, None)
+    dropped.discard()  # a revoked partition: its range will be read again
+    assert not [f for f in (tmp_path / "dropped").rglob("*") if f.is_file()]
