@@ -115,7 +115,7 @@ def _read(values: Sequence[bytes], container: _Container, target: pa.Schema) -> 
 
 def _first_rows(path: str, n: int) -> list[pa.RecordBatch]:
     """The batches holding the first ``n`` rows, without asking for the read that must fail."""
-    ctx = SessionContext(SessionConfig().with_batch_size(n))
+    ctx = SessionContext(SessionConfig().with_batch_size(n).with_target_partitions(1))
     batches, rows = [], 0
     for batch in ctx.read_avro(path).execute_stream():
         batches.append(batch.to_pyarrow())

@@ -22,7 +22,7 @@ CONSUMER_DEFAULTS = {
     "enable.auto.offset.store": False,
     "auto.offset.reset": "earliest",
     "enable.partition.eof": True,
-    "queued.max.messages.kbytes": 16384,
+    "queued.max.messages.kbytes": 8192,
     "fetch.max.bytes": 8 * 1024 * 1024,
     "max.partition.fetch.bytes": 4 * 1024 * 1024,
     "fetch.queue.backoff.ms": 10,  # default 1000: a full queue would stall fetching for a second

@@ -117,6 +117,23 @@ def test_ctrl_c_and_sigterm_stop_within_10_s_and_commit_only_what_is_on_disk(rou
 
 
 @pytest.mark.parametrize("round_", ROUNDS)
+def test_a_second_ctrl_c_stops_at_once_and_a_rerun_is_still_exact(round_, broker, topic_factory,
+                                                                  group_id, tmp_path):
+    n = 60_000
+    topic = topic_factory(n, partitions=3)
+    proc = _start(_cmd(broker, topic, tmp_path, group_id))
+    _wait_for_files(tmp_path)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.3)
+    sent = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    err = _finish(proc, 30)
+    assert time.monotonic() - sent < 3
+    assert proc.returncode in (ExitCode.INTERRUPTED, 0), err
+    _rerun(broker, topic, tmp_path, group_id, n)
+
+
+@pytest.mark.parametrize("round_", ROUNDS)
 def test_a_worker_killed_alone_is_reported_and_the_run_does_not_hang(round_, broker, topic_factory,
                                                                      group_id, tmp_path):
     n = 60_000

@@ -39,7 +39,7 @@ from finkdl.writer import Spool
 REPORT_EVERY_S = 0.3
 WATERMARK_EVERY_S = 1.0
 ERROR_SHOWN_S = 15.0  # an error not repeated for this long is over
-SPILL_BYTES = 32 * 1024 * 1024  # a partition's buffer past this goes to its open files
+SPILL_BYTES = 32 * 1024 * 1024  # buffers of a worker past this: the fullest goes to its open files
 _REBALANCE_CODES = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
                     KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST}
 
@@ -221,8 +221,10 @@ class Worker:
         buf = self.buffers[p]
         buf.add(decoded, [m.offset() for m in msgs], values, [m.key() for m in msgs],
                 [m.timestamp()[1] for m in msgs], now)
-        if buf.held >= SPILL_BYTES:
-            self.spools.setdefault(p, self._new_spool(p)).add(*buf.release(), self.folder.current())
+        if sum(b.held for b in self.buffers.values()) >= SPILL_BYTES:  # the fullest goes to disk
+            q = max(self.buffers, key=lambda k: self.buffers[k].held)
+            self.spools.setdefault(q, self._new_spool(q)).add(*self.buffers[q].release(),
+                                                              self.folder.current())
         self.stats[p].position = msgs[-1].offset() + 1
         self.last_message[p] = now
         self.eof.discard(p)
