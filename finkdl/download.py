@@ -15,12 +15,13 @@ from typing import Callable
 
 from .config import DownloadConfig
 from .errors import ExitCode, FinkdlError, Interrupted, WorkerError
-from .plan import RunPlan, make_plan
+from .plan import RunPlan, committed_to_end, make_plan
 from .stats import WorkerFailure, WorkerSnapshot
 
 GRACE_S = 9.0  # workers flush and commit within this; with shutdown, the run ends within 10 s
 JOIN_WAIT_S = 10.0
 SILENT_S = 3.0  # workers report every 0.3 s
+RECHECK_S = 2.0  # how often to ask the group about partitions no worker of this run finished
 
 
 @dataclass
@@ -143,6 +144,7 @@ def _watch(procs, reports, go, view: RunView, on_update, clock) -> FinkdlError |
     the first to join the group is otherwise given every partition, and its work is redone
     when the others arrive.
     """
+    checked = float("-inf")
     while True:
         _drain(reports, view, timeout=0.2)
         view.now = clock()
@@ -161,7 +163,20 @@ def _watch(procs, reports, go, view: RunView, on_update, clock) -> FinkdlError |
                                    f"(exit code {proc.exitcode})",
                                    hint="files of finished ranges are committed; rerun to resume")
         if len(view.workers) == len(procs) and all(w.done for w in view.workers.values()):
-            return None
+            missing = sorted({p.partition for p in view.plan.partitions} - _done_partitions(view))
+            if not missing:
+                return None
+            # Partitions none of ours finished: another finkdl of the group may have them, or a
+            # member a kill -9 left in the group until its session expires (then they come back).
+            if view.now - checked >= RECHECK_S:
+                checked = view.now
+                if committed_to_end(view.config.connection, view.config.topic, missing,
+                                    view.plan.stop_at):
+                    return None
+
+
+def _done_partitions(view: RunView) -> set[int]:
+    return {st.partition for w in view.workers.values() for st in w.partitions if st.state == "done"}
 
 
 def _wind_down(procs, reports, view: RunView, on_update, clock) -> None:

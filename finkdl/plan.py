@@ -15,7 +15,7 @@ from confluent_kafka import TopicPartition
 from .arrow_schema import arrow_schema
 from .columns import layout_for
 from .config import Connection, DownloadConfig
-from .errors import ConfigError, OutputError, SchemaError, TopicError
+from .errors import BrokerError, ConfigError, OutputError, SchemaError, TopicError
 from .folder import Folder
 from .kafka import TopicInfo, committed, describe_topic, open_consumer, read_all, watermarks
 from .naming import META_DIR
@@ -134,6 +134,22 @@ def topic_offsets(conn: Connection, topic: str, timeout: float) -> list[Partitio
         group = committed(consumer, topic, info.partitions)
         return [PartitionOffsets(p, *watermarks(consumer, topic, p), group.get(p))
                 for p in info.partitions]
+    finally:
+        consumer.close()
+
+
+def committed_to_end(conn: Connection, topic: str, partitions: list[int],
+                     stop_at: dict[int, int] | None) -> bool:
+    """Whether the group committed every one of ``partitions`` to its end (--limit's, else the
+    high watermark): then they are on disk, wherever the consumer that did it ran."""
+    consumer, _trap = open_consumer(conn)
+    try:
+        done = committed(consumer, topic, partitions)
+        return all((done.get(p) or 0) >= (stop_at[p] if stop_at is not None
+                                          else watermarks(consumer, topic, p)[1])
+                   for p in partitions)
+    except BrokerError:
+        return False  # not known now: asked again shortly
     finally:
         consumer.close()
 

@@ -364,6 +364,10 @@ class Worker:
         self.assigned = True
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Until the group hands out partitions again this worker is not "done": in a rebalance
+        # every worker holds none for a while (up to the session timeout of members a kill -9
+        # left behind), and workers all "done" with nothing would end the run unread.
+        self.assigned = False
         for tp in partitions:
             self._drop(tp.partition)
             for table in (self.buffers, self.stats, self.last_message, self.pending_commit,
@@ -394,6 +398,8 @@ class Worker:
 
     # --- reporting ------------------------------------------------------------------
     def _done(self) -> bool:
+        """Every partition the group gave this worker is done (none given is done too, once the
+        group has settled: another host may hold them all)."""
         return self.assigned and all(st.state == "done" for st in self.stats.values())
 
     def _report(self, force: bool = False, state: str | None = None) -> None:
