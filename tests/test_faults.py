@@ -129,7 +129,9 @@ def test_a_second_ctrl_c_stops_at_once_and_a_rerun_is_still_exact(round_, broker
     os.killpg(proc.pid, signal.SIGINT)
     err = _finish(proc, 30)
     assert time.monotonic() - sent < 3
-    assert proc.returncode in (ExitCode.INTERRUPTED, 0), err
+    # The first Ctrl-C may already have stopped the run: the second then ends the process while
+    # it prints its summary (killed by SIGINT, as a shell reports Ctrl-C).
+    assert proc.returncode in (ExitCode.INTERRUPTED, 0, -signal.SIGINT), err
     _rerun(broker, topic, tmp_path, group_id, n)
 
 
