@@ -59,6 +59,18 @@ def _workers(proc) -> list[psutil.Process]:
     raise AssertionError("no worker process started")
 
 
+RUN_ALERTS = 60_000
+
+
+def _started(broker, topic_factory, group_id, outdir, *extra):
+    """A run over a new topic of RUN_ALERTS alerts in 3 partitions, once its first files are
+    on disk (the moment the faults below strike)."""
+    topic = topic_factory(RUN_ALERTS, partitions=3)
+    proc = _start(_cmd(broker, topic, outdir, group_id, *extra))
+    _wait_for_files(outdir)
+    return topic, proc
+
+
 def _wait_for_files(outdir, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not list(outdir.rglob("part-*.parquet")):
@@ -99,10 +111,8 @@ def test_repeated_kill_9_of_the_process_group_then_rerun_is_exact(kills, broker,
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_stop_within_10_s_and_commit_only_what_is_on_disk(round_, sig, broker, topic_factory,
                                                                              group_id, tmp_path):
-    n = 60_000
-    topic = topic_factory(n, partitions=3)
-    proc = _start(_cmd(broker, topic, tmp_path, group_id))
-    _wait_for_files(tmp_path)
+    n = RUN_ALERTS
+    topic, proc = _started(broker, topic_factory, group_id, tmp_path)
     sent = time.monotonic()
     if sig == signal.SIGINT:
         os.killpg(proc.pid, sig)  # what a terminal does
@@ -119,10 +129,8 @@ def test_ctrl_c_and_sigterm_stop_within_10_s_and_commit_only_what_is_on_disk(rou
 @pytest.mark.parametrize("round_", ROUNDS)
 def test_a_second_ctrl_c_stops_at_once_and_a_rerun_is_still_exact(round_, broker, topic_factory,
                                                                   group_id, tmp_path):
-    n = 60_000
-    topic = topic_factory(n, partitions=3)
-    proc = _start(_cmd(broker, topic, tmp_path, group_id))
-    _wait_for_files(tmp_path)
+    n = RUN_ALERTS
+    topic, proc = _started(broker, topic_factory, group_id, tmp_path)
     os.killpg(proc.pid, signal.SIGINT)
     time.sleep(0.3)
     sent = time.monotonic()
@@ -138,10 +146,8 @@ def test_a_second_ctrl_c_stops_at_once_and_a_rerun_is_still_exact(round_, broker
 @pytest.mark.parametrize("round_", ROUNDS)
 def test_a_worker_killed_alone_is_reported_and_the_run_does_not_hang(round_, broker, topic_factory,
                                                                      group_id, tmp_path):
-    n = 60_000
-    topic = topic_factory(n, partitions=3)
-    proc = _start(_cmd(broker, topic, tmp_path, group_id))
-    _wait_for_files(tmp_path)
+    n = RUN_ALERTS
+    topic, proc = _started(broker, topic_factory, group_id, tmp_path)
     _workers(proc)[-1].kill()
     err = _finish(proc, 60)
     assert proc.returncode in (ExitCode.WORKER, 0), err
@@ -152,10 +158,8 @@ def test_a_worker_killed_alone_is_reported_and_the_run_does_not_hang(round_, bro
 
 @pytest.mark.parametrize("round_", ROUNDS)
 def test_broker_down_20_s_mid_download_then_rerun_is_exact(round_, broker, topic_factory, group_id, tmp_path):
-    n = 60_000
-    topic = topic_factory(n, partitions=3)
-    proc = _start(_cmd(broker, topic, tmp_path, group_id, "--timeout", "30"))
-    _wait_for_files(tmp_path)
+    n = RUN_ALERTS
+    topic, proc = _started(broker, topic_factory, group_id, tmp_path, "--timeout", "30")
     broker.restart(pause_s=20)
     err = _finish(proc, 300)
     assert proc.returncode in (0, ExitCode.BROKER, ExitCode.WORKER), err
