@@ -1,3 +1,3 @@
-from finkdl.cli import main
+from finkdl.startup import main
 
 main()

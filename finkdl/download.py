@@ -5,7 +5,6 @@ Workers report snapshots through a queue; this module only gathers them and hand
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import queue as queue_module
 import time
 from collections import Counter
@@ -16,6 +15,7 @@ from typing import Callable
 from .config import DownloadConfig
 from .errors import ExitCode, FinkdlError, Interrupted, WorkerError
 from .plan import RunPlan, committed_to_end, make_plan
+from .startup import worker_context
 from .stats import WorkerFailure, WorkerSnapshot
 
 GRACE_S = 9.0  # workers flush and commit within this; with shutdown, the run ends within 10 s
@@ -89,7 +89,7 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
     from finkdl.workers.partition_worker import WorkerPlan, main as worker_main
 
     started = clock()
-    ctx = _start_method()
+    ctx = worker_context()
     plan = make_plan(cfg)
     view = RunView(cfg, plan, started=started, now=clock())
     n_workers = max(1, min(cfg.workers or len(plan.topic.partitions), len(plan.topic.partitions)))
@@ -118,23 +118,6 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
     if outcome == ExitCode.OK and summary.quarantined:
         summary.outcome = ExitCode.PARTIAL
     return summary
-
-
-def _start_method() -> mp.context.BaseContext:
-    """Worker processes forked from a server that imported their code once, while the front
-    end plans: importing pyarrow and DataFusion takes about a second of CPU per process.
-
-    The server is a fresh interpreter, not a fork of this (threaded) process; it also imports
-    the main module, which every spawned child would otherwise import again. Where there is
-    no fork server, each worker is spawned and imports on its own.
-    """
-    if "forkserver" not in mp.get_all_start_methods():
-        return mp.get_context("spawn")
-    from multiprocessing import forkserver
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["__main__", "finkdl.workers.partition_worker"])
-    forkserver.ensure_running()
-    return ctx
 
 
 def _watch(procs, reports, go, view: RunView, on_update, clock) -> FinkdlError | None:

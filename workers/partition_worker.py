@@ -135,7 +135,7 @@ class Worker:
     def _step(self) -> None:
         if self.paused_for_start and self.started():
             self.paused_for_start = False
-            self.consumer.resume(self.consumer.assignment())
+            self._resume()
         messages = self.consumer.consume(self.batch_size, timeout=0.2)
         now = self.clock()
         self.trap.raise_auth(self.cfg.connection)
@@ -362,6 +362,7 @@ class Worker:
             consumer.pause(partitions)
             self.paused_for_start = True
         self.assigned = True
+        self._report(force=True)  # the front end starts everyone once all have partitions
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Until the group hands out partitions again this worker is not "done": in a rebalance
@@ -379,6 +380,18 @@ class Worker:
         for p, offset in list(self.pending_commit.items()):
             commit(self.consumer, self.cfg.topic, p, offset, waiting=self._waiting)
             del self.pending_commit[p]
+
+    def _resume(self) -> None:
+        """Start fetching the partitions held back while the group formed.
+
+        librdkafka's broker thread, idle while every partition is paused, notices a resume
+        only at its next wake-up, a second later (measured); a request to the broker wakes it
+        at once, and the watermarks it asks for are wanted anyway.
+        """
+        self.consumer.resume(self.consumer.assignment())
+        for p in self.stats:
+            _low, high = watermarks(self.consumer, self.cfg.topic, p)
+            self.stats[p].high = max(high, self.stats[p].high or 0)
 
     def _refresh_watermark(self, p: int, now: float) -> None:
         """The high watermark from the latest fetch response: no request to the broker.

@@ -1,0 +1,41 @@
+"""The console scripts, and the worker server they start before anything else on a download.
+
+Workers fork from a server process that imported their code once (pyarrow, DataFusion: about
+half a second of CPU). Started first, the server imports while this process imports the CLI,
+on the other core, instead of after it.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+
+WORKER_MODULE = "finkdl.workers.partition_worker"
+
+
+def worker_context() -> mp.context.BaseContext:
+    """Worker processes forked from a fresh interpreter (not a fork of the threaded front
+    end) that also imported the main module, which every spawned child would import again.
+    Where there is no fork server, each worker is spawned and imports on its own. Idempotent.
+    """
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    from multiprocessing import forkserver
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", WORKER_MODULE])
+    forkserver.ensure_running()
+    return ctx
+
+
+def main() -> None:
+    """``finkdl``."""
+    if sys.argv[1:2] == ["download"]:
+        worker_context()
+    from .cli import main as cli
+    cli()
+
+
+def fink_datatransfer() -> None:
+    """``fink_datatransfer``: fink-client's command line, which always downloads."""
+    worker_context()
+    from .cli import fink_datatransfer as cli
+    cli()
