@@ -24,11 +24,11 @@ demo: $(STAMP) broker-jars
 broker-jars: $(STAMP)
 	$(BIN)/python -c "from finkdl.localbroker import kafka_jars; print(kafka_jars())"
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg setup.py pyproject.toml finkdl/_avro.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache finkdl/*.so

@@ -65,7 +65,14 @@ def arrow_type(avro_type: Any, named: dict[str, pa.DataType] | None = None,
         result = pa.binary(avro_type["size"])
     else:
         return arrow_type(kind, named, where)
-    if "name" in avro_type:
-        named[avro_type["name"]] = result
-        named[avro_type["name"].split(".")[-1]] = result
+    for name in type_names(avro_type):
+        named[name] = result
     return result
+
+
+def type_names(avro_type: dict) -> list[str]:
+    """The names by which later fields may refer to a named type (record, enum, fixed)."""
+    if "name" not in avro_type:
+        return []
+    name, namespace = avro_type["name"], avro_type.get("namespace")
+    return [name, name.split(".")[-1]] + ([f"{namespace}.{name}"] if namespace else [])

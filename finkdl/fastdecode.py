@@ -1,171 +1,164 @@
-"""A whole batch of schemaless Avro values → one Arrow table, decoded by DataFusion in Rust.
+"""A whole batch of schemaless Avro values → one Arrow table, decoded in C (finkdl/_avro.c).
 
-The values of a batch, concatenated, are the data block of an Avro Object Container File:
-with a header in front, DataFusion's Avro reader decodes them 2-30 times faster than fastavro
-+ ``pa.Table.from_pylist``. The fastavro decoder (``finkdl.decode``) stays the reference and the
-fallback: whenever the fast path fails or cannot vouch for its rows, the batch goes to
-``decode_values``, which isolates the values that do not decode.
+A writer schema is compiled once into a program: its types in pre-order, one node per Arrow
+array. The C decoder walks every value of a batch through it and hands back each node's
+buffers, which become Arrow arrays without another copy; it measured 5-10 times faster than
+DataFusion's Avro reader on alerts, and far faster than fastavro + ``pa.Table.from_pylist``.
 
-A block only knows its record count and byte size, not where each record ends, so a corrupt
-value would shift every record after it and could still yield the right number of rows; and
-DataFusion's reader spins forever when a block has bytes left once its count is used up.
-Hence each value is followed by a random 16-byte mark, read as an extra column: the rows are
-kept only when every mark comes back in place, which proves each value was read to exactly its
-last byte (a misread matches 128 random bits by chance only). The block announces more records
-than its bytes can hold, so the reader runs out of bytes (an error, in a read never asked for)
-before it runs out of count (the spin); only the first ``len(values)`` rows are pulled.
+fastavro (``finkdl.decode``) stays the reference and the fallback: a batch holding a value
+that does not decode to exactly its last byte goes to ``decode_values``, which isolates that
+value; so does a batch whose maps repeat a key (fastavro keeps the last value, Arrow would
+keep both), and every batch of a schema the program cannot express (a union of two non-null
+types, a logical type other than those below, decimals wider than 38 digits).
 
-Where the fast path still differs from the reference: a ``[T, "null"]`` union tag other than
-0 or 1 reads as null (fastavro rejects the value), and a date or timestamp beyond Python's
-years 1-9999 is kept (fastavro cannot build it). Only a value damaged inside yet read to its
-exact length gets there, e.g. bytes lost within a cutout whose length prefix then swallows the
-tags that follow; values cut short, padded or run together are caught by the marks.
+Where the fast path still differs from the reference: a date or timestamp beyond Python's
+years 1-9999 is kept (fastavro cannot build it).
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Sequence
 
-import numpy as np
 import pyarrow as pa
-from datafusion import SessionConfig, SessionContext
 
-from .avrobin import container_header, long_bytes
+from . import _avro
+from .arrow_schema import type_names
 from .decode import Decoded, decode_values
 from .schema import Schema
 
-_T = TypeVar("_T")
-
-_MARK = "finkdl_mark"
-_MARK_SIZE = 16
-_SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
-# Logical types both decoders turn into the same Arrow values; they differ on the others
-# (uuid: fastavro gives text, DataFusion 16 bytes; local timestamps, durations…).
-_SAME_LOGICAL = {"timestamp-millis", "timestamp-micros", "date", "time-millis", "time-micros", "decimal"}
+# Node kinds, as numbered in _avro.c.
+(NULL, BOOL, INT, LONG, FLOAT, DOUBLE, STRING, BYTES, FIXED, ENUM, DECIMAL_BYTES, DECIMAL_FIXED,
+ RECORD, ARRAY, MAP) = range(15)
+_PRIMITIVES = {"null": NULL, "boolean": BOOL, "int": INT, "long": LONG, "float": FLOAT,
+               "double": DOUBLE, "string": STRING, "bytes": BYTES}
+# Logical types whose Arrow type (finkdl.arrow_schema) holds the very integers Avro writes.
+_LOGICAL = {("long", "timestamp-millis"), ("long", "timestamp-micros"), ("int", "date"),
+            ("int", "time-millis"), ("long", "time-micros")}
+_MAX_DEPTH = 64  # a named type that contains itself has no flat program
 
 
 @dataclass(frozen=True)
-class _Container:
-    """What a batch needs around it to be an Avro container file, for one schema."""
+class Program:
+    """A schema as the C decoder reads it, and the enum symbols to turn indices back into text."""
 
-    header: bytes
-    sync: bytes
-    maps: tuple[str, ...]  # columns holding maps, whose keys must not repeat
+    nodes: tuple[tuple[int, int, int, int, int], ...]  # kind, union size, null branch, arg, children
+    symbols: dict[int, list[str]]  # enum node → its symbols
+
+
+class _Unsupported(Exception):
+    """The schema uses something the program cannot express: the reference decodes it."""
 
 
 def decode_batch(values: Sequence[bytes], schema: Schema, target: pa.Schema) -> Decoded:
     """Decode a batch in one go, else with the reference decoder, which isolates bad values."""
-    container = _container(schema.text, target) if values else None
-    if container is None:
-        return decode_values(values, schema, target)
-    try:
-        table = _read(values, container, target)
-    except Exception:  # DataFusion reports a bad value in many ways; fastavro pins it down
-        table = None
+    program = _program(schema.text) if values else None
+    table = _decode(values, program, target) if program is not None else None
     if table is None:
         return decode_values(values, schema, target)
     return Decoded(table, list(range(len(values))))
 
 
 @lru_cache(maxsize=32)
-def _container(text: str, target: pa.Schema) -> _Container | None:
-    """The container for a schema, or None when DataFusion's types cannot become ``target``."""
-    avro = json.loads(text)
-    if _logical_types(avro) - _SAME_LOGICAL or _MARK in {f["name"] for f in avro["fields"]}:
-        return None
-    mark = {"type": "fixed", "name": "mark", "namespace": "finkdl.fastdecode", "size": _MARK_SIZE}
-    marked = dict(avro, fields=[*avro["fields"], {"name": _MARK, "type": mark}])
-    sync = os.urandom(16)
-    meta = {b"avro.schema": json.dumps(marked).encode(), b"avro.codec": b"null"}
-    header = container_header(meta, sync)
+def _program(text: str) -> Program | None:
+    """The program of a schema, or None when the reference decoder must read it."""
+    nodes: list[tuple[int, int, int, int, int]] = []
+    symbols: dict[int, list[str]] = {}
     try:
-        read = _with_file([header], lambda path: SessionContext().read_avro(path).schema())
-        pa.Table.from_batches([], schema=read).drop_columns([_MARK]).cast(target)
-    except Exception:  # a schema DataFusion cannot read, or a type that does not cast to target
+        _compile(json.loads(text), {}, nodes, symbols, 0)
+    except (_Unsupported, KeyError, TypeError, ValueError):
         return None
-    return _Container(header, sync, tuple(f.name for f in target if _holds_map(f.type)))
+    return Program(tuple(nodes), symbols)
 
 
-def _read(values: Sequence[bytes], container: _Container, target: pa.Schema) -> pa.Table | None:
-    """The batch as ``target``, or None when the rows cannot be vouched for."""
-    n = len(values)
-    marks = os.urandom(_MARK_SIZE * n)
-    size = sum(map(len, values)) + len(marks)
-    # A record holds at least its mark, so a count of n + size is never used up.
-    parts = [container.header, long_bytes(n + size), long_bytes(size), *([b""] * (2 * n)), container.sync]
-    parts[3:-1:2] = values
-    parts[4:-1:2] = [marks[i:i + _MARK_SIZE] for i in range(0, len(marks), _MARK_SIZE)]
-    table = pa.Table.from_batches(_with_file(parts, lambda path: _first_rows(path, n)))
-    if table.num_rows != n:
+def _compile(avro: Any, named: dict[str, Any], nodes: list, symbols: dict, depth: int) -> None:
+    """Append the nodes of one Avro type, in pre-order."""
+    if depth > _MAX_DEPTH:
+        raise _Unsupported("a type that contains itself")
+    union_size, null_branch = 0, -1
+    if isinstance(avro, list):
+        branches = [t for t in avro if t != "null"]
+        if len(branches) != 1 or len(avro) > 2:
+            raise _Unsupported("a union of several types")
+        union_size, null_branch = len(avro), avro.index("null") if "null" in avro else -1
+        avro = branches[0]
+    if isinstance(avro, str):
+        if avro in _PRIMITIVES:
+            nodes.append((_PRIMITIVES[avro], union_size, null_branch, 0, 0))
+            return
+        avro = named[avro]
+    kind, logical = avro["type"], avro.get("logicalType")
+    for name in type_names(avro):
+        named[name] = avro
+    if logical == "decimal":
+        if avro.get("precision", 0) > 38:
+            raise _Unsupported("a decimal wider than 38 digits")
+        if kind == "bytes":
+            nodes.append((DECIMAL_BYTES, union_size, null_branch, 0, 0))
+        elif kind == "fixed" and avro["size"] <= 16:
+            nodes.append((DECIMAL_FIXED, union_size, null_branch, avro["size"], 0))
+        else:
+            raise _Unsupported("a decimal wider than 16 bytes")
+        return
+    if logical is not None and (kind, logical) not in _LOGICAL:
+        raise _Unsupported(f"logical type {logical}")
+    if kind == "record":
+        nodes.append((RECORD, union_size, null_branch, 0, len(avro["fields"])))
+        for field in avro["fields"]:
+            _compile(field["type"], named, nodes, symbols, depth + 1)
+    elif kind in ("array", "map"):
+        nodes.append((ARRAY if kind == "array" else MAP, union_size, null_branch, 0, 1))
+        _compile(avro["items" if kind == "array" else "values"], named, nodes, symbols, depth + 1)
+    elif kind == "enum":
+        symbols[len(nodes)] = list(avro["symbols"])
+        nodes.append((ENUM, union_size, null_branch, len(avro["symbols"]), 0))
+    elif kind == "fixed":
+        nodes.append((FIXED, union_size, null_branch, avro["size"], 0))
+    elif kind in _PRIMITIVES:
+        nodes.append((_PRIMITIVES[kind], union_size, null_branch, 0, 0))
+    else:
+        raise _Unsupported(f"type {kind}")
+
+
+def _decode(values: Sequence[bytes], program: Program, target: pa.Schema) -> pa.Table | None:
+    """The batch as ``target``, or None when a value does not decode or a map repeats a key."""
+    out = _avro.decode(program.nodes, values)
+    if isinstance(out, int):  # the index of the first such value
         return None
-    read_marks = table.column(_MARK).combine_chunks()
-    start = read_marks.offset * _MARK_SIZE
-    if read_marks.null_count or read_marks.buffers()[1][start:start + len(marks)].to_pybytes() != marks:
-        return None
-    table = table.drop_columns([_MARK]).cast(target)
-    if any(_repeats_keys(table.column(name).combine_chunks()) for name in container.maps):
-        return None
+    columns, i = [], 1
+    for field in target:
+        column, i = _array(field.type, program, out, i)
+        columns.append(column)
+    table = pa.Table.from_arrays(columns, schema=target)
+    table.validate()
     return table
 
 
-def _first_rows(path: str, n: int) -> list[pa.RecordBatch]:
-    """The batches holding the first ``n`` rows, without asking for the read that must fail."""
-    ctx = SessionContext(SessionConfig().with_batch_size(n).with_target_partitions(1))
-    batches, rows = [], 0
-    for batch in ctx.read_avro(path).execute_stream():
-        batches.append(batch.to_pyarrow())
-        rows += batches[-1].num_rows
-        if rows >= n:
-            break
-    return batches
-
-
-def _with_file(parts: list[bytes], use: Callable[[str], _T]) -> _T:
-    """``use(path)`` on a file made of ``parts``, deleted right after: DataFusion reads paths.
-
-    In memory (/dev/shm) when there is room: Docker gives /dev/shm only 64 MB by default.
-    """
-    size = sum(map(len, parts))
-    where = _SHM if _SHM and shutil.disk_usage(_SHM).free > 2 * size else None
-    fd, path = tempfile.mkstemp(suffix=".avro", dir=where)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(b"".join(parts))  # one copy and one call: writelines costs a call per part
-        return use(path)
-    finally:
-        os.unlink(path)
-
-
-def _repeats_keys(array: pa.Array) -> bool:
-    """True when a map repeats a key: fastavro keeps the last value only, DataFusion all."""
-    kind = array.type
-    if pa.types.is_map(kind):
-        offsets = array.offsets.to_numpy()
-        keys = array.keys.slice(offsets[0], offsets[-1] - offsets[0])
-        owners = np.repeat(np.arange(len(array)), np.diff(offsets))
-        pairs = pa.table({"owner": owners, "key": keys}).group_by(["owner", "key"]).aggregate([])
-        return pairs.num_rows != len(keys) or _repeats_keys(array.items)
-    if pa.types.is_struct(kind):
-        return any(_repeats_keys(array.field(i)) for i in range(kind.num_fields))
-    if pa.types.is_list(kind):
-        return _repeats_keys(array.flatten())
-    return False
-
-
-def _holds_map(kind: pa.DataType) -> bool:
-    return pa.types.is_map(kind) or any(_holds_map(kind.field(i).type) for i in range(kind.num_fields))
-
-
-def _logical_types(node: Any) -> set[str]:
-    """Every ``logicalType`` named anywhere in an Avro schema."""
-    if isinstance(node, dict):
-        found = {node["logicalType"]} if isinstance(node.get("logicalType"), str) else set()
-        return found.union(*(_logical_types(v) for v in node.values()))
-    if isinstance(node, list):
-        return set().union(*(_logical_types(v) for v in node))
-    return set()
+def _array(kind: pa.DataType, program: Program, out: list, i: int) -> tuple[pa.Array, int]:
+    """Node ``i``'s Arrow array, of type ``kind``, and the index of the node after its subtree."""
+    length, valid, values, data, keys = out[i]
+    node = program.nodes[i][0]
+    validity = pa.py_buffer(valid)
+    if node == NULL:
+        return pa.nulls(length), i + 1
+    if node == ENUM:
+        indices = pa.Array.from_buffers(pa.int32(), length, [validity, pa.py_buffer(values)])
+        return pa.array(program.symbols[i], pa.string()).take(indices), i + 1
+    if node == RECORD:
+        children, j = [], i + 1
+        for field in kind:
+            child, j = _array(field.type, program, out, j)
+            children.append(child)
+        return pa.Array.from_buffers(kind, length, [validity], children=children), j
+    if node == ARRAY:
+        child, j = _array(kind.value_type, program, out, i + 1)
+        return pa.Array.from_buffers(kind, length, [validity, pa.py_buffer(values)], children=[child]), j
+    if node == MAP:
+        items, j = _array(kind.item_type, program, out, i + 1)
+        keys = pa.Array.from_buffers(pa.string(), len(items), [None, pa.py_buffer(keys), pa.py_buffer(data)])
+        entries = pa.StructArray.from_arrays([keys, items], fields=[kind.key_field, kind.item_field])
+        return pa.Array.from_buffers(kind, length, [validity, pa.py_buffer(values)], children=[entries]), j
+    if node in (STRING, BYTES):
+        return pa.Array.from_buffers(kind, length, [validity, pa.py_buffer(values), pa.py_buffer(data)]), i + 1
+    return pa.Array.from_buffers(kind, length, [validity, pa.py_buffer(values)]), i + 1

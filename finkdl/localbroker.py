@@ -260,7 +260,7 @@ class LocalBroker:
             "num.partitions": "1", "offsets.topic.replication.factor": "1",
             "offsets.topic.num.partitions": "4",
             "transaction.state.log.replication.factor": "1", "transaction.state.log.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0", "message.max.bytes": "16777216",
+            "group.initial.rebalance.delay.ms": "300", "message.max.bytes": "16777216",
             "log.segment.bytes": "268435456",
         }
         if self.secure:

@@ -1,12 +1,13 @@
 """The console scripts, and the worker server they start before anything else on a download.
 
-Workers fork from a server process that imported their code once (pyarrow, DataFusion: about
+Workers fork from a server process that imported their code once (pyarrow and the rest: about
 half a second of CPU). Started first, the server imports while this process imports the CLI,
 on the other core, instead of after it.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import sys
 
 WORKER_MODULE = "finkdl.workers.partition_worker"
@@ -17,6 +18,7 @@ def worker_context() -> mp.context.BaseContext:
     end) that also imported the main module, which every spawned child would import again.
     Where there is no fork server, each worker is spawned and imports on its own. Idempotent.
     """
+    _keep_freed_memory()
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     from multiprocessing import forkserver
@@ -24,6 +26,15 @@ def worker_context() -> mp.context.BaseContext:
     ctx.set_forkserver_preload(["__main__", WORKER_MODULE])
     forkserver.ensure_running()
     return ctx
+
+
+def _keep_freed_memory() -> None:
+    """Workers allocate and free buffers of megabytes for every batch. glibc hands blocks past
+    128 KB back to the kernel when freed, and faulting fresh pages in again cost about 3 ms
+    per MB here (measured: a fifth of the time on alerts with cutouts): workers keep them.
+    Their peak memory is unchanged; between batches it is reused instead of returned."""
+    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(64 * 1024 * 1024))
+    os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", str(256 * 1024 * 1024))
 
 
 def main() -> None:

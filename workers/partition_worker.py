@@ -46,7 +46,7 @@ _REBALANCE_CODES = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERAT
 
 def batch_size(mean_message_bytes: float, target_bytes: int = 4 * 1024 * 1024) -> int:
     """Messages per consume call: large batches amortise decoding, ~4 MB bounds memory
-    (DataFusion's working memory grows with the batch; 8 MB was no faster)."""
+    (a batch is held about three times over while it becomes Arrow)."""
     return int(min(5000, max(1, target_bytes // max(mean_message_bytes, 1))))
 
 

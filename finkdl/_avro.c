@@ -1,0 +1,401 @@
+/* Schemaless Avro values -> the buffers of Arrow arrays, in one pass over a batch.
+ *
+ * finkdl.fastdecode compiles a writer schema into a "program": its nodes in pre-order, each
+ * (kind, union size, index of the null branch or -1, argument, number of children). decode()
+ * walks every value of a batch through that program and returns, per node, the buffers of its
+ * Arrow array (validity bitmap, values or offsets, data, map keys); Python wraps them with
+ * pyarrow.Array.from_buffers. Any value that does not decode to exactly its own last byte
+ * makes decode() return that value's index instead, and the caller hands the batch to the
+ * fastavro reference decoder, which isolates it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+enum Kind {
+    K_NULL, K_BOOL, K_INT, K_LONG, K_FLOAT, K_DOUBLE, K_STRING, K_BYTES, K_FIXED, K_ENUM,
+    K_DECIMAL_BYTES, K_DECIMAL_FIXED, K_RECORD, K_ARRAY, K_MAP
+};
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} Buf;
+
+typedef struct Node {
+    int kind, union_size, null_index;
+    long long arg;
+    int n_children;
+    struct Node **children;
+    Py_ssize_t length;
+    Buf valid, values, data, keys;  /* keys: a map's key offsets; data holds its key bytes */
+} Node;
+
+static int grow(Buf *b, size_t more) {
+    if (b->len + more <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + more) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int put(Buf *b, const void *src, size_t n) {
+    if (grow(b, n)) return -1;
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+    return 0;
+}
+
+static int put_zeros(Buf *b, size_t n) {
+    if (grow(b, n)) return -1;
+    memset(b->p + b->len, 0, n);
+    b->len += n;
+    return 0;
+}
+
+static int put_offset(Buf *b, size_t offset) {
+    if (offset > INT32_MAX) return -1;
+    int32_t v = (int32_t)offset;
+    return put(b, &v, 4);
+}
+
+/* Bit i of a bitmap whose bytes are zeroed as it grows. */
+static int put_bit(Buf *b, Py_ssize_t i, int set) {
+    size_t need = (size_t)(i >> 3) + 1;
+    if (need > b->len && put_zeros(b, need - b->len)) return -1;
+    if (set) b->p[i >> 3] |= (char)(1 << (i & 7));
+    return 0;
+}
+
+static int read_long(const uint8_t **pp, const uint8_t *end, int64_t *out) {
+    const uint8_t *p = *pp;
+    uint64_t v = 0;
+    int shift = 0;
+    for (;;) {
+        if (p >= end || shift > 63) return -1;
+        uint8_t byte = *p++;
+        v |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) break;
+        shift += 7;
+    }
+    *pp = p;
+    *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+    return 0;
+}
+
+/* Strict UTF-8, as Python decodes it: no overlong forms, surrogates or code points past U+10FFFF. */
+static int valid_utf8(const uint8_t *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c < 0x80) { i++; continue; }
+        size_t k;
+        uint32_t cp, min;
+        if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; min = 0x80; }
+        else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; min = 0x800; }
+        else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; min = 0x10000; }
+        else return 0;
+        if (i + k >= n) return 0;  /* its k continuation bytes run past the end */
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+static int append_null(Node *n);
+
+static int value_width(const Node *n) {
+    switch (n->kind) {
+    case K_INT: case K_FLOAT: case K_ENUM: return 4;
+    case K_LONG: case K_DOUBLE: return 8;
+    case K_FIXED: return (int)n->arg;
+    case K_DECIMAL_BYTES: case K_DECIMAL_FIXED: return 16;
+    default: return 0;
+    }
+}
+
+/* A null slot: every child of a record gets one too, so children stay as long as their parent. */
+static int append_null(Node *n) {
+    if (put_bit(&n->valid, n->length, 0)) return -1;
+    int width = value_width(n);
+    if (width && put_zeros(&n->values, (size_t)width)) return -1;
+    switch (n->kind) {
+    case K_BOOL:
+        if (put_bit(&n->values, n->length, 0)) return -1;
+        break;
+    case K_STRING: case K_BYTES:
+        if (put_offset(&n->values, n->data.len)) return -1;
+        break;
+    case K_ARRAY:
+        if (put_offset(&n->values, (size_t)n->children[0]->length)) return -1;
+        break;
+    case K_MAP:
+        if (put_offset(&n->values, (size_t)n->children[0]->length)) return -1;
+        break;
+    case K_RECORD:
+        for (int i = 0; i < n->n_children; i++)
+            if (append_null(n->children[i])) return -1;
+        break;
+    }
+    n->length++;
+    return 0;
+}
+
+/* Big-endian two's complement of up to 16 bytes -> a little-endian 128-bit integer. */
+static int put_decimal(Buf *b, const uint8_t *s, size_t len) {
+    if (len > 16) return -1;
+    uint8_t out[16];
+    memset(out, len && (s[0] & 0x80) ? 0xff : 0x00, 16);
+    for (size_t i = 0; i < len; i++) out[i] = s[len - 1 - i];
+    return put(b, out, 16);
+}
+
+static int decode(Node *n, const uint8_t **pp, const uint8_t *end);
+
+static int read_bytes(const uint8_t **pp, const uint8_t *end, const uint8_t **s, size_t *len) {
+    int64_t size;
+    if (read_long(pp, end, &size) || size < 0 || size > end - *pp) return -1;
+    *s = *pp;
+    *len = (size_t)size;
+    *pp += size;
+    return 0;
+}
+
+#define MAX_CHECKED_KEYS 512
+
+/* True when map keys [first, last) repeat one: fastavro keeps the last value, Arrow would keep
+ * both. Maps of alerts hold a handful of keys; past MAX_CHECKED_KEYS the reference decides. */
+static int repeats_key(const Node *n, size_t first, size_t last) {
+    if (last - first > MAX_CHECKED_KEYS) return 1;
+    const int32_t *offsets = (const int32_t *)n->keys.p;
+    for (size_t i = first; i < last; i++)
+        for (size_t j = i + 1; j < last; j++) {
+            int32_t len = offsets[i + 1] - offsets[i];
+            if (offsets[j + 1] - offsets[j] == len &&
+                memcmp(n->data.p + offsets[i], n->data.p + offsets[j], (size_t)len) == 0)
+                return 1;
+        }
+    return 0;
+}
+
+/* Items of an array or entries of a map: blocks of a count (negative: followed by a byte size). */
+static int decode_blocks(Node *n, const uint8_t **pp, const uint8_t *end) {
+    Node *child = n->children[0];
+    size_t first_key = (size_t)child->length;
+    for (;;) {
+        int64_t count, size;
+        if (read_long(pp, end, &count)) return -1;
+        if (count == 0) break;
+        if (count < 0) {
+            if (count == INT64_MIN || read_long(pp, end, &size)) return -1;
+            count = -count;
+        }
+        /* Every item takes a byte at least, but items of type null: cap those. */
+        if (count > (end - *pp) && (child->kind != K_NULL || count > (1 << 20))) return -1;
+        for (int64_t i = 0; i < count; i++) {
+            if (n->kind == K_MAP) {
+                const uint8_t *key;
+                size_t len;
+                if (read_bytes(pp, end, &key, &len) || !valid_utf8(key, len)) return -1;
+                if (put(&n->data, key, len) || put_offset(&n->keys, n->data.len)) return -1;
+            }
+            if (decode(child, pp, end)) return -1;
+        }
+    }
+    if (n->kind == K_MAP && repeats_key(n, first_key, (size_t)child->length)) return -1;
+    return put_offset(&n->values, (size_t)child->length);
+}
+
+static int decode_value(Node *n, const uint8_t **pp, const uint8_t *end) {
+    const uint8_t *s;
+    size_t len;
+    int64_t v;
+    if (put_bit(&n->valid, n->length, 1)) return -1;
+    switch (n->kind) {
+    case K_NULL:
+        break;
+    case K_BOOL:
+        if (*pp >= end || **pp > 1) return -1;
+        if (put_bit(&n->values, n->length, **pp)) return -1;
+        (*pp)++;
+        break;
+    case K_INT: {
+        if (read_long(pp, end, &v) || v < INT32_MIN || v > INT32_MAX) return -1;
+        int32_t i = (int32_t)v;
+        if (put(&n->values, &i, 4)) return -1;
+        break;
+    }
+    case K_LONG:
+        if (read_long(pp, end, &v) || put(&n->values, &v, 8)) return -1;
+        break;
+    case K_FLOAT: case K_DOUBLE: {
+        size_t width = n->kind == K_FLOAT ? 4 : 8;
+        if ((size_t)(end - *pp) < width || put(&n->values, *pp, width)) return -1;
+        *pp += width;
+        break;
+    }
+    case K_STRING: case K_BYTES:
+        if (read_bytes(pp, end, &s, &len)) return -1;
+        if (n->kind == K_STRING && !valid_utf8(s, len)) return -1;
+        if (put(&n->data, s, len) || put_offset(&n->values, n->data.len)) return -1;
+        break;
+    case K_FIXED: case K_DECIMAL_FIXED:
+        len = (size_t)n->arg;
+        if ((size_t)(end - *pp) < len) return -1;
+        if (n->kind == K_FIXED ? put(&n->values, *pp, len) : put_decimal(&n->values, *pp, len)) return -1;
+        *pp += len;
+        break;
+    case K_ENUM: {
+        if (read_long(pp, end, &v) || v < 0 || v >= n->arg) return -1;
+        int32_t i = (int32_t)v;
+        if (put(&n->values, &i, 4)) return -1;
+        break;
+    }
+    case K_DECIMAL_BYTES:
+        if (read_bytes(pp, end, &s, &len) || put_decimal(&n->values, s, len)) return -1;
+        break;
+    case K_RECORD:
+        for (int i = 0; i < n->n_children; i++)
+            if (decode(n->children[i], pp, end)) return -1;
+        break;
+    case K_ARRAY: case K_MAP:
+        if (decode_blocks(n, pp, end)) return -1;
+        break;
+    default:
+        return -1;
+    }
+    n->length++;
+    return 0;
+}
+
+static int decode(Node *n, const uint8_t **pp, const uint8_t *end) {
+    if (n->union_size) {
+        int64_t branch;
+        if (read_long(pp, end, &branch) || branch < 0 || branch >= n->union_size) return -1;
+        if (branch == n->null_index) return append_null(n);
+    }
+    return decode_value(n, pp, end);
+}
+
+static void free_nodes(Node *nodes, Py_ssize_t count) {
+    for (Py_ssize_t i = 0; i < count; i++) {
+        free(nodes[i].children);
+        free(nodes[i].valid.p);
+        free(nodes[i].values.p);
+        free(nodes[i].data.p);
+        free(nodes[i].keys.p);
+    }
+    free(nodes);
+}
+
+/* Link the pre-order nodes into a tree; returns the index after node i's subtree, or -1. */
+static Py_ssize_t link_tree(Node *nodes, Py_ssize_t count, Py_ssize_t i) {
+    if (i >= count) return -1;
+    Node *n = &nodes[i];
+    Py_ssize_t next = i + 1;
+    if (n->n_children) {
+        n->children = calloc((size_t)n->n_children, sizeof(Node *));
+        if (!n->children) return -1;
+    }
+    for (int c = 0; c < n->n_children; c++) {
+        n->children[c] = &nodes[next];
+        next = link_tree(nodes, count, next);
+        if (next < 0) return -1;
+    }
+    return next;
+}
+
+static Node *parse_program(PyObject *program, Py_ssize_t *count) {
+    PyObject *seq = PySequence_Fast(program, "the program must be a sequence");
+    if (!seq) return NULL;
+    *count = PySequence_Fast_GET_SIZE(seq);
+    Node *nodes = calloc((size_t)(*count ? *count : 1), sizeof(Node));
+    if (!nodes) { Py_DECREF(seq); PyErr_NoMemory(); return NULL; }
+    for (Py_ssize_t i = 0; i < *count; i++) {
+        Node *n = &nodes[i];
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iiiLi;a program node is "
+                              "(kind, union size, null index, argument, children)",
+                              &n->kind, &n->union_size, &n->null_index, &n->arg, &n->n_children)) {
+            Py_DECREF(seq);
+            free_nodes(nodes, *count);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    if (*count == 0 || link_tree(nodes, *count, 0) != *count) {
+        free_nodes(nodes, *count);
+        PyErr_SetString(PyExc_ValueError, "the program's nodes do not form one tree");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < *count; i++) {  /* offsets start at 0 */
+        int k = nodes[i].kind;
+        if ((k == K_STRING || k == K_BYTES || k == K_ARRAY || k == K_MAP) && put_offset(&nodes[i].values, 0))
+            goto nomem;
+        if (k == K_MAP && put_offset(&nodes[i].keys, 0)) goto nomem;
+    }
+    return nodes;
+nomem:
+    free_nodes(nodes, *count);
+    PyErr_NoMemory();
+    return NULL;
+}
+
+static PyObject *as_bytes(const Buf *b) {
+    return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->len);
+}
+
+static PyObject *decode_batch(PyObject *self, PyObject *args) {
+    PyObject *program, *values;
+    if (!PyArg_ParseTuple(args, "OO", &program, &values)) return NULL;
+    Py_ssize_t count;
+    Node *nodes = parse_program(program, &count);
+    if (!nodes) return NULL;
+    PyObject *seq = PySequence_Fast(values, "values must be a sequence of bytes");
+    if (!seq) { free_nodes(nodes, count); return NULL; }
+    Py_ssize_t n_values = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n_values; i++) {
+        char *s;
+        Py_ssize_t len;
+        if (PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(seq, i), &s, &len) < 0) {
+            Py_DECREF(seq);
+            free_nodes(nodes, count);
+            return NULL;
+        }
+        const uint8_t *p = (const uint8_t *)s, *end = p + len;
+        if (decode_value(&nodes[0], &p, end) || p != end) {
+            Py_DECREF(seq);
+            free_nodes(nodes, count);
+            return PyLong_FromSsize_t(i);
+        }
+    }
+    Py_DECREF(seq);
+    PyObject *out = PyList_New(count);
+    for (Py_ssize_t i = 0; out && i < count; i++) {
+        Node *n = &nodes[i];
+        PyObject *item = Py_BuildValue("(nNNNN)", n->length, as_bytes(&n->valid), as_bytes(&n->values),
+                                       as_bytes(&n->data), as_bytes(&n->keys));
+        if (!item) { Py_CLEAR(out); break; }
+        PyList_SET_ITEM(out, i, item);
+    }
+    free_nodes(nodes, count);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"decode", decode_batch, METH_VARARGS,
+     "decode(program, values) -> per node (length, validity, values, data, keys), or the index "
+     "of the first value that does not decode to exactly its length."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_avro", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__avro(void) { return PyModule_Create(&module); }
