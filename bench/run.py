@@ -314,8 +314,10 @@ TARGETS = [("lightcurve-finkclass", "fink-client", 15.0), ("lightcurve-finkclass
 WORKER_RSS_TARGET = 300 * MB
 
 
-def check_targets(measured: dict[str, tuple[Topic, Result, Result | None]]) -> list[str]:
-    """One line per target of the same run: the figure, the bar, met or not."""
+def check_targets(measured: dict[str, tuple[Topic, Result, Result | None]],
+                  finkdl_runs: list[Result]) -> list[str]:
+    """One line per target of the same run: the figure, the bar, met or not (memory: over
+    every finkdl run, scaling's included)."""
     lines = []
     for name, against, bar in TARGETS:
         if name not in measured:
@@ -326,7 +328,7 @@ def check_targets(measured: dict[str, tuple[Topic, Result, Result | None]]) -> l
         figure = f"{ratio:.2f}×" if ratio is not None else "not measured"
         verdict = "met" if ratio is not None and ratio >= bar else "NOT met"
         lines.append(f"{name}: finkdl ÷ {against} {figure} (target ≥ {bar:g}×): {verdict}")
-    worker_peaks = [r.peak_process_rss for _, r, _ in measured.values() if r.peak_process_rss]
+    worker_peaks = [r.peak_process_rss for r in finkdl_runs if r.peak_process_rss]
     if worker_peaks:
         worst = max(worker_peaks)
         lines.append(f"largest finkdl process peak RSS {worst / MB:,.0f} MB (target ≤ "
@@ -386,7 +388,7 @@ def main() -> None:
         if not any(workdir.iterdir()):
             workdir.rmdir()
     print_table(rows)
-    targets = check_targets(measured)
+    targets = check_targets(measured, list(bench.finkdl_runs.values()))
     for line in targets:
         print(line)
     write_markdown(rows, results_header(bench, fink), targets)

@@ -2,8 +2,9 @@
 
 A writer schema is compiled once into a program: its types in pre-order, one node per Arrow
 array. The C decoder walks every value of a batch through it and hands back each node's
-buffers, which become Arrow arrays without another copy; it measured 5-10 times faster than
-DataFusion's Avro reader on alerts, and far faster than fastavro + ``pa.Table.from_pylist``.
+buffers, which become Arrow arrays without another copy: 3× faster than DataFusion's Avro
+reader on light curves, 4× on alerts with cutouts (measured), and far faster than fastavro +
+``pa.Table.from_pylist``.
 
 fastavro (``finkdl.decode``) stays the reference and the fallback: a batch holding a value
 that does not decode to exactly its last byte goes to ``decode_values``, which isolates that
