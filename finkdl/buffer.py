@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from .config import FlushPolicy
 from .decode import Decoded
-from .partitioning import Label, Partitioning, group_rows
+from .partitioning import Label, Partitioning, group_rows, indices
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class PartitionBuffer:
         table = decoded.table
         groups = group_rows(table, self.part)
         if len(groups) > 1:  # one take puts each label's rows together: slices are then free
-            table = table.take(pa.array(np.concatenate(list(groups.values()))))
+            table = table.take(indices(np.concatenate(list(groups.values()))))
         start = 0
         for label, rows in groups.items():
             self.groups.setdefault(label, []).append(table.slice(start, len(rows)))

@@ -13,6 +13,7 @@ folder's (finkdl.folder) before anything of it is written.
 from __future__ import annotations
 
 import dataclasses
+import importlib.abc
 import signal
 import sys
 import time
@@ -39,7 +40,7 @@ from finkdl.writer import Spool
 REPORT_EVERY_S = 0.3
 WATERMARK_EVERY_S = 1.0
 ERROR_SHOWN_S = 15.0  # an error not repeated for this long is over
-SPILL_BYTES = 32 * 1024 * 1024  # buffers of a worker past this: the fullest goes to its open files
+SPILL_BYTES = 64 * 1024 * 1024  # buffers of a worker past this: the fullest goes to its open files
 _REBALANCE_CODES = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
                     KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST}
 
@@ -61,7 +62,13 @@ class WorkerPlan:
 
 
 def main(plan: WorkerPlan, index: int, queue, stop, go) -> None:
-    """Process entry point: Ctrl-C is the front end's to handle; SIGTERM stops gracefully."""
+    """Process entry point: Ctrl-C is the front end's to handle; SIGTERM stops gracefully.
+
+    Workers never use pandas, but pyarrow imports it, when installed, at its first NumPy
+    conversion (to recognise pandas types): half a second of CPU in each worker (measured).
+    In a worker, importing pandas therefore fails, and pyarrow goes without it.
+    """
+    sys.meta_path.insert(0, _NoPandas())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -72,6 +79,15 @@ def main(plan: WorkerPlan, index: int, queue, stop, go) -> None:
     except Exception as exc:  # anything unexpected still reaches the user as one line
         queue.put(WorkerFailure(index, "WorkerError", f"{type(exc).__name__}: {exc}"))
         sys.exit(ExitCode.WORKER)
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """Makes ``import pandas`` fail (see ``main``)."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("finkdl's workers do without pandas")
+        return None
 
 
 class Worker:
@@ -136,7 +152,8 @@ class Worker:
         if self.paused_for_start and self.started():
             self.paused_for_start = False
             self._resume()
-        messages = self.consumer.consume(self.batch_size, timeout=0.2)
+        # Held back, a worker only waits for the go: it checks for it often.
+        messages = self.consumer.consume(self.batch_size, timeout=0.05 if self.paused_for_start else 0.2)
         now = self.clock()
         self.trap.raise_auth(self.cfg.connection)
         for err in self.trap.take():  # e.g. the broker unreachable: librdkafka retries, we show it
