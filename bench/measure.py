@@ -11,11 +11,14 @@ import os
 import signal
 import subprocess
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pyarrow.dataset as ds
+
+from finkdl.naming import parse_file_name
 
 SAMPLE_EVERY_S = 0.2
 
@@ -50,6 +53,7 @@ class Output:
     rows: int
     newest_mtime: float | None
     error: str | None = None
+    most_files_per_label: int = 0  # finkdl names: the most files one (Kafka partition, label) got
 
 
 def tree_rss(root: psutil.Process) -> dict[int, int]:
@@ -113,7 +117,9 @@ def read_output(outdir: Path) -> Output:
     except Exception as exc:  # unreadable output is a result to report, not a crash
         return Output(0, 0, None, f"unreadable output: {type(exc).__name__}: {exc}")
     newest = max((os.stat(f).st_mtime for f in files), default=None)
-    return Output(len(files), rows, newest)
+    per_label = Counter((os.path.dirname(f), r.partition) for f in files
+                        if (r := parse_file_name(os.path.basename(f))) is not None)
+    return Output(len(files), rows, newest, None, max(per_label.values(), default=0))
 
 
 def last_line(path: Path) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shlex
@@ -115,6 +116,7 @@ class Result:
     peak_rss: int | None
     peak_process_rss: int | None
     note: str = ""
+    most_files_per_label: int = 0
 
     @property
     def rate(self) -> float | None:
@@ -193,7 +195,7 @@ class Bench:
         notes = [m.failure(), out.error, "no output file" if not out.files and not out.error else None,
                  _count_note(out.rows, produced, "rows on disk")]
         result = Result(tool, procs, seconds, out.rows, out.files, m.peak_rss, m.peak_process_rss,
-                        _join(notes))
+                        _join(notes), out.most_files_per_label)
         self._done(result, run)
         return result
 
@@ -328,6 +330,12 @@ def check_targets(measured: dict[str, tuple[Topic, Result, Result | None]],
         figure = f"{ratio:.2f}×" if ratio is not None else "not measured"
         verdict = "met" if ratio is not None and ratio >= bar else "NOT met"
         lines.append(f"{name}: finkdl ÷ {against} {figure} (target ≥ {bar:g}×): {verdict}")
+    for name, (topic, finkdl_run, _) in measured.items():
+        allowed = flushes_per_partition(topic)
+        lines.append(f"{name}: most finkdl files for one (Kafka partition, label) "
+                     f"{finkdl_run.most_files_per_label} (target ≤ {allowed}: one per 100,000 alerts "
+                     f"or 128 MB of a partition): "
+                     + ("met" if 0 < finkdl_run.most_files_per_label <= allowed else "NOT met"))
     worker_peaks = [r.peak_process_rss for r in finkdl_runs if r.peak_process_rss]
     if worker_peaks:
         worst = max(worker_peaks)
@@ -335,6 +343,12 @@ def check_targets(measured: dict[str, tuple[Topic, Result, Result | None]],
                      f"{WORKER_RSS_TARGET / MB:,.0f} MB per worker): "
                      + ("met" if worst <= WORKER_RSS_TARGET else "NOT met"))
     return lines
+
+
+def flushes_per_partition(topic: Topic) -> int:
+    """Files a label of one partition may get: a file closes at 100,000 alerts or 128 MB."""
+    alerts = topic.produced / topic.spec.partitions
+    return max(math.ceil(alerts / 100_000), math.ceil(alerts * topic.mean_bytes / (128 * 2**20)))
 
 
 LEGEND = """\
