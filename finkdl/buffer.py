@@ -1,7 +1,7 @@
 """What a worker holds for one partition between two flushes, and when to flush it.
 
 Values are decoded as they arrive (so decoding overlaps with the consumer's own fetching)
-and kept as Arrow, already split by label; past a few MB the worker releases them to the
+and kept as Arrow with each row's label; past a few MB the worker releases them to the
 flush's open files (finkdl.writer.Spool), so a buffer never holds a whole flush. The raw
 bytes are kept only for the Avro output format and for values that would not decode, which
 go to the quarantine with their offsets.
@@ -46,7 +46,11 @@ class Flush:
 
 @dataclass
 class PartitionBuffer:
-    """Decoded chunks of one partition since ``first`` (the offset after the last commit)."""
+    """Decoded batches of one partition since ``first`` (the offset after the last commit).
+
+    Batches are kept whole, with each label's row numbers; a release puts each label's rows
+    together with one ``take`` over all of them, so the files get a few large row groups.
+    """
 
     first: int
     part: Partitioning = Partitioning()
@@ -56,7 +60,9 @@ class PartitionBuffer:
     messages: int = 0
     nbytes: int = 0
     held: int = 0  # bytes of the values whose rows are still here, not yet released to a Spool
-    groups: dict[Label, list[pa.Table]] = field(default_factory=dict)
+    tables: list[pa.Table] = field(default_factory=list)
+    rows: dict[Label, list[np.ndarray]] = field(default_factory=dict)  # into the tables, joined
+    held_rows: int = 0
     raw: dict[Label, list[bytes]] = field(default_factory=dict)
     bad: list[Quarantined] = field(default_factory=list)
 
@@ -73,17 +79,29 @@ class PartitionBuffer:
         self.nbytes += size
         self.held += size
         table = decoded.table
-        groups = group_rows(table, self.part)
-        if len(groups) > 1:  # one take puts each label's rows together: slices are then free
-            table = table.take(indices(np.concatenate(list(groups.values()))))
-        start = 0
-        for label, rows in groups.items():
-            self.groups.setdefault(label, []).append(table.slice(start, len(rows)))
-            start += len(rows)
+        for label, rows in group_rows(table, self.part).items():
+            self.rows.setdefault(label, []).append(rows + self.held_rows)
             if self.keep_raw:
                 self.raw.setdefault(label, []).extend(values[decoded.indices[r]] for r in rows)
+        if table.num_rows:
+            self.tables.append(table)
+            self.held_rows += table.num_rows
         self.bad.extend(Quarantined(offsets[u.index], timestamps[u.index], keys[u.index],
                                     values[u.index], u.reason) for u in decoded.bad)
+
+    def groups(self) -> dict[Label, list[pa.Table]]:
+        """Each label's rows held so far, in arrival order."""
+        if not self.tables:
+            return {}
+        if len(self.rows) == 1:  # one label: the batches as they are
+            return {label: self.tables for label in self.rows}
+        order = [np.concatenate(parts) for parts in self.rows.values()]
+        table = pa.concat_tables(self.tables).take(indices(np.concatenate(order)))
+        groups, start = {}, 0
+        for label, rows in zip(self.rows, order):
+            groups[label] = [table.slice(start, len(rows))]
+            start += len(rows)
+        return groups
 
     def should_flush(self, policy: FlushPolicy, now: float, caught_up: bool,
                      idle_s: float, finishing: bool = False) -> bool:
@@ -100,13 +118,13 @@ class PartitionBuffer:
     def release(self) -> tuple[dict[Label, list[pa.Table]], dict[Label, list[bytes]] | None]:
         """Hand over the rows held so far, to be appended to the flush's open files; the
         offset range stays open and is committed only at ``take``."""
-        groups, raw = self.groups, self.raw if self.keep_raw else None
-        self.groups, self.raw, self.held = {}, {}, 0
+        groups, raw = self.groups(), self.raw if self.keep_raw else None
+        self.tables, self.rows, self.raw, self.held, self.held_rows = [], {}, {}, 0, 0
         return groups, raw
 
     def take(self, topic: str, partition: int) -> Flush:
         """The flush of everything held; the buffer then starts after it."""
-        flush = Flush(topic, partition, self.first, self.last, self.messages, self.groups,
+        flush = Flush(topic, partition, self.first, self.last, self.messages, self.groups(),
                       self.raw if self.keep_raw else None, self.bad)
         self.__init__(first=self.last + 1, part=self.part, keep_raw=self.keep_raw)
         return flush

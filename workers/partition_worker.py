@@ -40,7 +40,7 @@ from finkdl.writer import Spool
 REPORT_EVERY_S = 0.3
 WATERMARK_EVERY_S = 1.0
 ERROR_SHOWN_S = 15.0  # an error not repeated for this long is over
-SPILL_BYTES = 64 * 1024 * 1024  # buffers of a worker past this: the fullest goes to its open files
+SPILL_BYTES = 32 * 1024 * 1024  # buffers of a worker past this: the fullest goes to its open files
 _REBALANCE_CODES = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
                     KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST}
 
