@@ -73,12 +73,13 @@ def tree_rss(root: psutil.Process) -> dict[int, int]:
 
 def run_measured(cmd: list[str], logs: Path, env: dict[str, str] | None = None,
                  limit_s: float = 1800.0) -> Measurement:
-    """Run ``cmd`` to completion, sampling the tree's RSS every 0.2 s.
+    """Run ``cmd`` to completion, sampling the tree's RSS every 0.2 s, on a synced disk.
 
     The process gets its own session so a run past ``limit_s`` (a stuck tool) can be killed
     with all its workers, without touching anything else on the machine.
     """
     logs.mkdir(parents=True, exist_ok=True)
+    os.sync()  # the previous run's files (fink-client writes tens of thousands) reach the disk first
     stdout, stderr = logs / "stdout.txt", logs / "stderr.txt"
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         started = time.time()
