@@ -1,11 +1,13 @@
 """Alert → Avro → Arrow → files → same values, without a broker."""
 import io
 import json
+import os
 
 import fastavro
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from finkdl import generator
@@ -18,7 +20,7 @@ from finkdl.schema import parse_schema
 from finkdl.naming import FileRange
 from finkdl.offsets import scan, temporaries
 from finkdl.verify import verify
-from finkdl.writer import Spool, write_flush
+from finkdl.writer import Spool, write_flush, write_parquet
 
 
 def _schema(**kw):
@@ -140,3 +142,16 @@ def test_a_flush_spooled_in_several_parts_is_one_file_per_label_and_a_discard_le
     dropped.add(_flush(schema, records[:50], part=part).groups, None, None)
     dropped.discard()  # a revoked partition: its range will be read again
     assert not [f for f in (tmp_path / "dropped").rglob("*") if f.is_file()]
+
+
+def test_binary_columns_that_do_not_shrink_are_written_uncompressed(tmp_path):
+    # Cutouts are gzipped FITS: compressing them again costs time and saves nothing.
+    table = pa.table({"noise": [os.urandom(20_000) for _ in range(20)],
+                      "text_like": [b"0123456789" * 2_000 for _ in range(20)],
+                      "flux": [float(i) for i in range(20)]})
+    with open(tmp_path / "t.parquet", "wb") as f:
+        write_parquet(f, [table], {})
+    columns = pq.ParquetFile(tmp_path / "t.parquet").metadata.row_group(0)
+    codecs = {columns.column(i).path_in_schema: columns.column(i).compression for i in range(3)}
+    assert codecs == {"noise": "UNCOMPRESSED", "text_like": "SNAPPY", "flux": "ZSTD"}
+    assert pq.read_table(tmp_path / "t.parquet").equals(table)
