@@ -134,10 +134,7 @@ static int append_null(Node *n) {
     case K_STRING: case K_BYTES:
         if (put_offset(&n->values, n->data.len)) return -1;
         break;
-    case K_ARRAY:
-        if (put_offset(&n->values, (size_t)n->children[0]->length)) return -1;
-        break;
-    case K_MAP:
+    case K_ARRAY: case K_MAP:
         if (put_offset(&n->values, (size_t)n->children[0]->length)) return -1;
         break;
     case K_RECORD:

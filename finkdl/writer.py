@@ -236,7 +236,7 @@ def _incompressible(sample: pa.Table, path: str, probe_bytes: int = 1 << 20) -> 
         array = column(sample, path).combine_chunks()
     except (KeyError, TypeError, pa.ArrowException):  # a column inside a list: left compressed
         return False
-    data = array.buffers()[2] if array.type in (pa.binary(), pa.string()) else None
+    data = array.buffers()[2] if pa.types.is_binary(array.type) else None
     if data is None or data.size == 0:
         return False
     probe = data.slice(0, min(data.size, probe_bytes))

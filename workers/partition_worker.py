@@ -402,8 +402,8 @@ class Worker:
         """Start fetching the partitions held back while the group formed.
 
         librdkafka's broker thread, idle while every partition is paused, notices a resume
-        only at its next wake-up, a second later (measured); a request to the broker wakes it
-        at once, and the watermarks it asks for are wanted anyway.
+        only at its next wake-up, a second later (measured); a request to each partition's
+        broker wakes it at once (a watermark request, which also refreshes the partition's end).
         """
         self.consumer.resume(self.consumer.assignment())
         for p in self.stats:
