@@ -18,7 +18,11 @@ enum Kind {
     K_DECIMAL_BYTES, K_DECIMAL_FIXED, K_RECORD, K_ARRAY, K_MAP
 };
 
+/* A growing buffer that is a bytes object from the start, so that the result is handed to
+ * Python as it is (shrunk to its length) rather than copied out: with cutouts the copy cost
+ * a tenth of decoding. The decoder holds the GIL throughout. */
 typedef struct {
+    PyObject *obj;  /* bytes of size cap, or NULL before the first write */
     char *p;
     size_t len, cap;
 } Buf;
@@ -36,9 +40,13 @@ static int grow(Buf *b, size_t more) {
     if (b->len + more <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + more) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) return -1;
-    b->p = p;
+    if (cap > PY_SSIZE_T_MAX) return -1;
+    if (b->obj == NULL)
+        b->obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
+    else if (_PyBytes_Resize(&b->obj, (Py_ssize_t)cap) < 0)
+        b->obj = NULL;  /* _PyBytes_Resize freed it */
+    if (b->obj == NULL) { PyErr_Clear(); b->p = NULL; b->len = b->cap = 0; return -1; }
+    b->p = PyBytes_AS_STRING(b->obj);
     b->cap = cap;
     return 0;
 }
@@ -285,10 +293,10 @@ static int decode(Node *n, const uint8_t **pp, const uint8_t *end) {
 static void free_nodes(Node *nodes, Py_ssize_t count) {
     for (Py_ssize_t i = 0; i < count; i++) {
         free(nodes[i].children);
-        free(nodes[i].valid.p);
-        free(nodes[i].values.p);
-        free(nodes[i].data.p);
-        free(nodes[i].keys.p);
+        Py_XDECREF(nodes[i].valid.obj);
+        Py_XDECREF(nodes[i].values.obj);
+        Py_XDECREF(nodes[i].data.obj);
+        Py_XDECREF(nodes[i].keys.obj);
     }
     free(nodes);
 }
@@ -345,8 +353,14 @@ nomem:
     return NULL;
 }
 
-static PyObject *as_bytes(const Buf *b) {
-    return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->len);
+/* The buffer's bytes, shrunk to its length; the buffer gives them up. */
+static PyObject *as_bytes(Buf *b) {
+    PyObject *obj = b->obj;
+    b->obj = NULL;
+    b->p = NULL;
+    if (obj == NULL) return PyBytes_FromStringAndSize("", 0);
+    if (_PyBytes_Resize(&obj, (Py_ssize_t)b->len) < 0) return NULL;
+    return obj;
 }
 
 static PyObject *decode_batch(PyObject *self, PyObject *args) {

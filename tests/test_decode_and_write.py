@@ -146,12 +146,24 @@ def test_a_flush_spooled_in_several_parts_is_one_file_per_label_and_a_discard_le
 
 def test_binary_columns_that_do_not_shrink_are_written_uncompressed(tmp_path):
     # Cutouts are gzipped FITS: compressing them again costs time and saves nothing.
-    table = pa.table({"noise": [os.urandom(20_000) for _ in range(20)],
-                      "text_like": [b"0123456789" * 2_000 for _ in range(20)],
+    table = pa.table({"noise": [os.urandom(2_000) for _ in range(20)],
+                      "text_like": [b"0123456789" * 200 for _ in range(20)],
                       "flux": [float(i) for i in range(20)]})
+    assert _codecs(tmp_path, table) == {"noise": "UNCOMPRESSED", "text_like": "SNAPPY", "flux": "ZSTD"}
+
+
+def test_files_of_rows_as_large_as_cutouts_use_snappy_instead_of_zstd(tmp_path):
+    # Such rows make small row groups, whose tiny pages zstd compresses at a loss.
+    table = pa.table({"noise": [os.urandom(20_000) for _ in range(20)],
+                      "flux": [float(i) for i in range(20)]})
+    assert _codecs(tmp_path, table) == {"noise": "UNCOMPRESSED", "flux": "SNAPPY"}
+
+
+def _codecs(tmp_path, table: pa.Table) -> dict[str, str]:
+    """Write ``table`` as finkdl does; each column's codec in the file."""
     with open(tmp_path / "t.parquet", "wb") as f:
         write_parquet(f, [table], {})
     columns = pq.ParquetFile(tmp_path / "t.parquet").metadata.row_group(0)
-    codecs = {columns.column(i).path_in_schema: columns.column(i).compression for i in range(3)}
-    assert codecs == {"noise": "UNCOMPRESSED", "text_like": "SNAPPY", "flux": "ZSTD"}
     assert pq.read_table(tmp_path / "t.parquet").equals(table)
+    return {columns.column(i).path_in_schema: columns.column(i).compression
+            for i in range(columns.num_columns)}
