@@ -17,7 +17,6 @@ from . import __version__
 from .arrow_schema import arrow_schema
 from .config import (FORMATS, SURVEYS, Connection, DownloadConfig, FlushPolicy, credentials_path,
                      readable_by_others, resolve_connection, write_credentials)
-from .demo import demo_topic
 from .plan import find_schema, topic_offsets
 from .dashboard import Rates, free_space, progress_json, progress_line, render
 from .download import RunView, Summary, download
@@ -334,6 +333,8 @@ def register_command(username: str, password: str, group_id: str, servers: str, 
 @handle_errors
 def demo_command(alerts: int, outdir: Path, partition_by: str, progress: str) -> None:
     """Start a local Kafka broker, fill a topic with Fink-like alerts, download it, stop."""
+    from .demo import demo_topic  # the broker and generator: loaded here, not on every start
+
     err_console.print(f"starting a local Kafka broker and producing {alerts:,} alerts…")
     with demo_topic(alerts) as (broker, topic):
         cfg = DownloadConfig(topic=topic, outdir=outdir.resolve(), partition_by=partition_by,

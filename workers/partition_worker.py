@@ -155,8 +155,10 @@ class Worker:
         if self.paused_for_start and self.started():
             self.paused_for_start = False
             self._resume()
-        # Held back, a worker only waits for the go: it checks for it often.
-        messages = self.consumer.consume(self.batch_size, timeout=0.05 if self.paused_for_start else 0.2)
+        # Joining or held back, a worker waits for its partitions, then for the go: it checks
+        # often (the call that delivers the partitions lasts its whole timeout).
+        starting = self.paused_for_start or not self.assigned
+        messages = self.consumer.consume(self.batch_size, timeout=0.05 if starting else 0.2)
         now = self.clock()
         self.trap.raise_auth(self.cfg.connection)
         for err in self.trap.take():  # e.g. the broker unreachable: librdkafka retries, we show it
