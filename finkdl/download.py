@@ -107,8 +107,7 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
         error = Interrupted("interrupted by the user; everything written is committed",
                             hint="run the same command again to resume")
     finally:
-        stop.set()
-        _wind_down(procs, reports, view, on_update, clock)
+        _wind_down(procs, reports, stop, view, on_update, clock)
     if error is None and view.failures:
         error = _as_error(view.failures[0])
     outcome = ExitCode.OK
@@ -162,21 +161,26 @@ def _done_partitions(view: RunView) -> set[int]:
     return {st.partition for w in view.workers.values() for st in w.partitions if st.state == "done"}
 
 
-def _wind_down(procs, reports, view: RunView, on_update, clock) -> None:
-    """Let workers flush and commit (up to GRACE_S); a second Ctrl-C kills them at once."""
-    deadline = clock() + GRACE_S
+def _wind_down(procs, reports, stop, view: RunView, on_update, clock) -> None:
+    """Let workers flush and commit (up to GRACE_S); a second Ctrl-C kills them at once,
+    wherever it lands: a worker left alive would be waited for at exit."""
     try:
+        stop.set()
+        deadline = clock() + GRACE_S
         while any(p.is_alive() for p in procs) and clock() < deadline:
             _drain(reports, view, timeout=0.1)
             view.now = clock()
             on_update(view)
     except KeyboardInterrupt:
         view.stopping = "stopped at once: nothing uncommitted was kept"
-    for proc in procs:
-        if proc.is_alive():
+    finally:
+        killed = [proc for proc in procs if proc.is_alive()]
+        for proc in killed:  # all killed before any is waited for
             proc.kill()
-        proc.join()
-    _drain(reports, view, timeout=0.0)
+        for proc in procs:
+            proc.join()
+    if not killed:  # one killed while sending a report may have left half of it in the queue
+        _drain(reports, view, timeout=0.0)
     view.now = clock()
 
 
