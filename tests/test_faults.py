@@ -32,8 +32,15 @@ def _cmd(broker, topic, outdir, group, *extra):
 
 
 def _start(cmd, **kw):
+    """A run as from a terminal, where Ctrl-C acts: tests started as a background job of a
+    shell (a CI script run with &) would otherwise pass on an ignored SIGINT, which Python
+    keeps ignoring, and a Ctrl-C test would only see the run end by itself."""
     return subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_acts, **kw)
+
+
+def _sigint_acts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _finish(proc, timeout):
