@@ -18,7 +18,7 @@ def worker_context() -> mp.context.BaseContext:
     end) that also imported the main module, which every spawned child would import again.
     Where there is no fork server, each worker is spawned and imports on its own. Idempotent.
     """
-    _keep_freed_memory()
+    _worker_memory()
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     from multiprocessing import forkserver
@@ -28,7 +28,7 @@ def worker_context() -> mp.context.BaseContext:
     return ctx
 
 
-def _keep_freed_memory() -> None:
+def _worker_memory() -> None:
     """Workers allocate and free buffers of megabytes for every batch. glibc hands blocks past
     128 KB back to the kernel when freed, and faulting fresh pages in again cost about 3 ms
     per MB here (measured: a fifth of the time on alerts with cutouts): workers keep them.

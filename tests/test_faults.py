@@ -142,15 +142,10 @@ def test_a_second_ctrl_c_stops_at_once_and_a_rerun_is_still_exact(round_, broker
     time.sleep(0.3)
     sent = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        pass
-    exited = time.monotonic() - sent
     err = _finish(proc, 30)
-    closed = time.monotonic() - sent  # every process holding its output has ended too
-    assert closed < 3, (f"finkdl exited {exited:.1f} s after the second Ctrl-C, its output closed "
-                        f"after {closed:.1f} s; its last lines:\n" + "\n".join(err.splitlines()[-8:]))
+    took = time.monotonic() - sent
+    assert took < 3, (f"finkdl ended {took:.1f} s after the second Ctrl-C; its last lines:\n"
+                      + "\n".join(err.splitlines()[-8:]))
     # The first Ctrl-C may already have stopped the run: the second then ends the process while
     # it prints its summary (killed by SIGINT, as a shell reports Ctrl-C).
     assert proc.returncode in (ExitCode.INTERRUPTED, 0, -signal.SIGINT), err
