@@ -10,11 +10,12 @@ from __future__ import annotations
 import io
 import os
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,6 +27,7 @@ from .errors import OutputError
 from .naming import QUARANTINE_DIR, file_name, temporary_name
 from .partitioning import Label, Partitioning, column, drop_label_columns, label_dir
 
+SYNC_THREADS = 8  # fsyncs of one flush in flight at once
 QUARANTINE_SCHEMA = pa.schema([
     ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
     ("timestamp_ms", pa.int64()), ("key", pa.binary()), ("value", pa.binary()),
@@ -79,6 +81,7 @@ class Spool:
                     sink.add(raw[label])
                 else:
                     sink.add([drop_label_columns(c, self.part) for c in chunks], schema)
+                    start_writeback(sink.tmp)
 
     def finish(self, flush: Flush, schema: pa.Schema | None) -> list[WrittenFile]:
         """Add the buffer's last rows, then put every file of the flush in place durably."""
@@ -95,9 +98,12 @@ class Spool:
                 size = sink.close({**meta, "finkdl.rows": str(sink.rows)})
                 if schema is not None and isinstance(sink, _ParquetSink) and not sink.schema.equals(schema):
                     rewrite(sink.tmp, schema)  # the folder's schema widened while this was written
-                os.replace(sink.tmp, path)
-                fsync_dir(path.parent)
             written.append(WrittenFile(path, sink.rows, size, label_name(label)))
+        with self._failing_cleanly(self.outdir):
+            fsync_all(sink.tmp for sink in self.sinks.values())
+            for sink, done in zip(self.sinks.values(), written):
+                os.replace(sink.tmp, done.path)
+            fsync_all({done.path.parent for done in written})
         self.sinks.clear()
         if flush.bad:
             name = file_name(flush.partition, flush.first, flush.last, n_files, "parquet", flush.topic)
@@ -150,14 +156,10 @@ class _ParquetSink:
         self.rows += sum(t.num_rows for t in tables)
 
     def close(self, meta: dict[str, str]) -> int:
+        """Write the footer and give the file's size; the caller fsyncs."""
         self.writer.add_key_value_metadata(meta)
         self.writer.close()
-        fd = os.open(self.tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-            return os.fstat(fd).st_size
-        finally:
-            os.close(fd)
+        return self.tmp.stat().st_size
 
     def abort(self) -> None:
         try:
@@ -180,21 +182,13 @@ class _AvroSink:
         self.rows = len(self.values)
 
     def close(self, meta: dict[str, str]) -> int:
+        """Write the whole file and give its size; the caller fsyncs."""
         with open(self.tmp, "wb") as f:
             write_avro(f, self.schema_text, self.values, meta)
-            return _sync_close(f)
+            return f.tell()
 
     def abort(self) -> None:
         _remove_quietly(self.tmp)
-
-
-def _sync_close(f: io.BufferedWriter) -> int:
-    """Flush and fsync an open file, close it, and give its size."""
-    f.flush()
-    os.fsync(f.fileno())
-    size = f.tell()
-    f.close()
-    return size
 
 
 def label_name(label: tuple) -> str:
@@ -305,9 +299,10 @@ def write_durably(path: Path, write: Callable[[io.RawIOBase], None]) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             write(f)
-            size = _sync_close(f)
+            size = f.tell()
+        fsync(tmp)
         os.replace(tmp, path)
-        fsync_dir(path.parent)
+        fsync(path.parent)
     except OSError as exc:
         _remove_quietly(tmp)
         raise _output_error(path.parent, exc) from exc
@@ -320,12 +315,36 @@ def _output_error(folder: Path, exc: OSError) -> OutputError:
                             "the files already on disk was committed, rerun to resume")
 
 
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def fsync(path: Path) -> None:
+    """fsync a file or a folder (a folder: so that a rename in it is on disk too)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_all(paths: Iterable[Path]) -> None:
+    """fsync files or folders all at once. One after the other, each waits for a commit of
+    the filesystem's journal of its own; together, they share commits."""
+    paths = list(paths)
+    if len(paths) == 1:
+        fsync(paths[0])
+    elif paths:
+        with ThreadPoolExecutor(min(SYNC_THREADS, len(paths))) as pool:
+            list(pool.map(fsync, paths))
+
+
+def start_writeback(path: Path) -> None:
+    """Have the kernel start writing a file's new pages to disk, without waiting for it (on
+    Linux, POSIX_FADV_DONTNEED does): by the end of a flush most of its bytes are on disk,
+    and the fsyncs that its commit waits for have little left to write."""
+    if hasattr(os, "posix_fadvise"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
 
 
 def _remove_quietly(path: Path) -> None:
