@@ -159,6 +159,18 @@ def test_files_of_rows_as_large_as_cutouts_use_snappy_instead_of_zstd(tmp_path):
     assert _codecs(tmp_path, table) == {"noise": "UNCOMPRESSED", "flux": "SNAPPY"}
 
 
+def test_incompressible_blobs_get_no_statistics_and_other_columns_keep_theirs(tmp_path):
+    # Min and max of values past 4 KB are never stored; computing them was wasted time.
+    table = pa.table({"noise": [os.urandom(20_000) for _ in range(20)],
+                      "flux": [float(i) for i in range(20)]})
+    _codecs(tmp_path, table)
+    columns = pq.ParquetFile(tmp_path / "t.parquet").metadata.row_group(0)
+    stats = {columns.column(i).path_in_schema: columns.column(i).statistics
+             for i in range(columns.num_columns)}
+    assert stats["noise"] is None
+    assert (stats["flux"].min, stats["flux"].max) == (0.0, 19.0)
+
+
 def _codecs(tmp_path, table: pa.Table) -> dict[str, str]:
     """Write ``table`` as finkdl does; each column's codec in the file."""
     with open(tmp_path / "t.parquet", "wb") as f:
