@@ -9,7 +9,6 @@ null, an empty list stays empty). Fields the schema does not have are left out: 
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -54,4 +53,5 @@ def _entries(array: pa.ListArray) -> tuple[pa.Array, pa.Array]:
     offsets = array.offsets
     start, end = offsets[0], offsets[-1]
     values = array.values.slice(start.as_py(), end.as_py() - start.as_py())
+    import pyarrow.compute as pc  # where used: see finkdl.partitioning
     return pc.subtract(offsets, start), values

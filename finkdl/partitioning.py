@@ -12,7 +12,6 @@ from urllib.parse import quote
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .errors import ConfigError, SchemaError
 from .schema import Schema, column_paths
@@ -60,12 +59,19 @@ def partitioning_for(partition_by: str, survey: str, schema: Schema) -> Partitio
     return Partitioning(keys=(partition_by,), source=partition_by)
 
 
+def _compute():
+    """pyarrow.compute, imported on first use: the front end, which plans and never groups
+    rows, starts 70 ms sooner without it (workers find it preloaded by their fork server)."""
+    import pyarrow.compute
+    return pyarrow.compute
+
+
 def column(table: pa.Table, path: str) -> pa.ChunkedArray:
     """A column by dotted path through struct fields (``candidate.jd``)."""
     head, *rest = path.split(".")
     array = table.column(head)
     for name in rest:
-        array = pc.struct_field(array, name)
+        array = _compute().struct_field(array, name)
     return array
 
 
@@ -76,6 +82,7 @@ def label_columns(table: pa.Table, part: Partitioning) -> list[pa.ChunkedArray]:
     values = column(table, part.source)
     if not part.is_time:
         return [values]
+    pc = _compute()
     unix_days = pc.subtract(pc.cast(values, pa.float64()), part.day_offset)
     micros = pc.cast(pc.floor(pc.multiply(unix_days, 86_400_000_000.0)), pa.int64())
     stamps = pc.cast(micros, pa.timestamp("us"))
@@ -93,7 +100,7 @@ def group_rows(table: pa.Table, part: Partitioning) -> dict[Label, np.ndarray]:
     combined = np.zeros(table.num_rows, dtype=np.int64)
     dictionaries = []
     for values in label_columns(table, part):
-        encoded = pc.dictionary_encode(values.combine_chunks(), null_encoding="encode")
+        encoded = _compute().dictionary_encode(values.combine_chunks(), null_encoding="encode")
         dictionaries.append(encoded.dictionary.to_pylist())
         combined = combined * len(encoded.dictionary) + encoded.indices.to_numpy()
     codes, inverse = np.unique(combined, return_inverse=True)
