@@ -61,7 +61,7 @@ def partitioning_for(partition_by: str, survey: str, schema: Schema) -> Partitio
 
 def _compute():
     """pyarrow.compute, imported on first use: the front end, which plans and never groups
-    rows, starts 70 ms sooner without it (workers find it preloaded by their fork server)."""
+    rows, imports in 0.27 s instead of 0.32 without it (workers find it preloaded)."""
     import pyarrow.compute
     return pyarrow.compute
 
