@@ -163,7 +163,7 @@ def test_incompressible_blobs_get_no_statistics_and_other_columns_keep_theirs(tm
     # Min and max of values past 4 KB are never stored; computing them was wasted time.
     table = pa.table({"noise": [os.urandom(20_000) for _ in range(20)],
                       "flux": [float(i) for i in range(20)]})
-    _codecs(tmp_path, table)
+    assert _codecs(tmp_path, table)["noise"] == "UNCOMPRESSED"  # the blob: not compressed either
     columns = pq.ParquetFile(tmp_path / "t.parquet").metadata.row_group(0)
     stats = {columns.column(i).path_in_schema: columns.column(i).statistics
              for i in range(columns.num_columns)}
