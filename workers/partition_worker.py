@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 import psutil
+# Imported once, in the worker server (finkdl.startup): finkdl.partitioning loads it lazily,
+# so each worker would import it at its first batch (0.1 s of CPU, measured).
+import pyarrow.compute  # noqa: F401
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from finkdl.buffer import PartitionBuffer
