@@ -164,3 +164,13 @@ def _as_servers(value: object) -> str | None:
     if isinstance(value, (list, tuple)):
         return ",".join(str(v) for v in value)
     return str(value)
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What the front end decided before starting workers (shared by all of them)."""
+
+    config: DownloadConfig
+    schema_text: str
+    stop_at: dict[int, int] | None = None  # --limit: absolute end offset per partition
+    key_schemas: bool = False  # each message's key holds its schema (livestream style)

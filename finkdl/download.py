@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .config import DownloadConfig
+from .config import DownloadConfig, WorkerPlan
 from .errors import ExitCode, FinkdlError, Interrupted, WorkerError
 from .plan import RunPlan, committed_to_end, make_plan
-from .startup import worker_context
+from .startup import run_worker, worker_context
 from .stats import WorkerFailure, WorkerSnapshot
 
 GRACE_S = 9.0  # workers flush and commit within this; with shutdown, the run ends within 10 s
@@ -86,8 +86,6 @@ class Summary:
 def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda v: None,
              clock: Callable[[], float] = time.monotonic) -> Summary:
     """Run a whole download; returns its summary (errors of workers are in it, not raised)."""
-    from finkdl.workers.partition_worker import WorkerPlan, main as worker_main
-
     started = clock()
     ctx = worker_context()
     plan = make_plan(cfg)
@@ -95,7 +93,7 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
     n_workers = max(1, min(cfg.workers or len(plan.topic.partitions), len(plan.topic.partitions)))
     reports, stop, go = ctx.Queue(), ctx.Event(), ctx.Event()
     worker_plan = WorkerPlan(cfg, plan.schema.text, plan.stop_at, plan.key_schemas)
-    procs = [ctx.Process(target=worker_main, args=(worker_plan, i, reports, stop, go),
+    procs = [ctx.Process(target=run_worker, args=(worker_plan, i, reports, stop, go),
                          name=f"finkdl-worker-{i}") for i in range(n_workers)]
     for proc in procs:
         proc.start()

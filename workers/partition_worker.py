@@ -18,7 +18,6 @@ import signal
 import sys
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from typing import Callable
 
 import psutil
@@ -29,7 +28,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from finkdl.buffer import PartitionBuffer
 from finkdl.columns import Layout, layout_for
-from finkdl.config import DownloadConfig
+from finkdl.config import WorkerPlan
 from finkdl.conform import conform
 from finkdl.errors import AuthError, BrokerError, ExitCode, FinkdlError
 from finkdl.fastdecode import decode_batch
@@ -52,16 +51,6 @@ def batch_size(mean_message_bytes: float, target_bytes: int = 4 * 1024 * 1024) -
     """Messages per consume call: large batches amortise decoding, ~4 MB bounds memory
     (a batch is held about three times over while it becomes Arrow)."""
     return int(min(5000, max(1, target_bytes // max(mean_message_bytes, 1))))
-
-
-@dataclass(frozen=True)
-class WorkerPlan:
-    """What the front end decided before starting workers (shared by all of them)."""
-
-    config: DownloadConfig
-    schema_text: str
-    stop_at: dict[int, int] | None = None  # --limit: absolute end offset per partition
-    key_schemas: bool = False  # each message's key holds its schema (livestream style)
 
 
 def main(plan: WorkerPlan, index: int, queue, stop, go) -> None:
