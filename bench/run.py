@@ -47,7 +47,7 @@ QUICK_DIVISOR = 20
 POOL = 20_000  # distinct alerts per topic: fewer repeat within a file's pages (and compress)
 RUN_LIMIT_S = 1800.0  # a stuck tool is reported as killed instead of hanging the benchmark
 SHORT_RUNS = 3  # runs that take seconds are repeated this often (see median_of)
-SHORT_RUN_S = 60.0  # a fink-client run shorter than this is one of them (cutouts: ~20 s)
+SHORT_RUN_S = 60.0  # a fink-client run shorter than this is one of them (cutouts: ~15-20 s)
 MB = 1_000_000
 
 console = Console(stderr=True, highlight=False)
@@ -185,18 +185,22 @@ class Bench:
         m = run_measured(cmd, run / "logs", env=env, limit_s=RUN_LIMIT_S)
         return self._downloaded("finkdl", workers, m, run, topic.produced)
 
-    def fink_client_transfer(self, topic: Topic, partition_by: str, consumers: int) -> Result:
-        """fink-client with the same partitioning, consumers and timeout as finkdl; a run of
-        seconds (packets with cutouts) is repeated like finkdl's, a run of minutes is not."""
-        if self.fink.problem:
-            return Result("fink-client", consumers, None, 0, None, None, None, self.fink.problem)
-        runs = [self._fink_client_once(topic, partition_by, consumers)]
-        if runs[0].seconds is not None and runs[0].seconds < SHORT_RUN_S and not runs[0].note:
-            runs += [self._fink_client_once(topic, partition_by, consumers)
-                     for _ in range(SHORT_RUNS - 1)]
-        return median_of(runs)
+    def side_by_side(self, topic: Topic, partition_by: str, procs: int) -> tuple[Result, Result]:
+        """finkdl and fink-client on the same work, their runs alternating, so that both meet
+        the machine in the same moods (its speed drifts by up to ±30 % over minutes here).
+        fink-client's runs of minutes (light curves) run once, its shorter ones like finkdl's."""
+        finkdl, fink_client = [], []
+        for i in range(SHORT_RUNS):
+            finkdl.append(self._finkdl_once(topic, partition_by, procs))
+            if i == 0 or _short(fink_client[0]):
+                fink_client.append(self._fink_client_once(topic, partition_by, procs))
+        self.finkdl_runs[(topic.spec.key, partition_by, procs)] = median_of(finkdl)
+        return median_of(finkdl), median_of(fink_client)
 
     def _fink_client_once(self, topic: Topic, partition_by: str, consumers: int) -> Result:
+        """fink-client with the same partitioning, consumers and timeout as finkdl."""
+        if self.fink.problem:
+            return Result("fink-client", consumers, None, 0, None, None, None, self.fink.problem)
         run = self._run_dir("fink-client")
         group = _group("fink-client")
         cmd = self.fink.command(topic.name, run / "out", partition_by, consumers, self.timeout)
@@ -249,6 +253,11 @@ def median_of(runs: list[Result]) -> Result:
         middle, peak_rss=max(r.peak_rss or 0 for r in runs) or None,
         peak_process_rss=max(r.peak_process_rss or 0 for r in runs) or None,
         note=f"median of {len(runs)} runs: {times} s")
+
+
+def _short(result: Result) -> bool:
+    """A run of seconds, which a moment of the machine's noise can move by a large share."""
+    return result.seconds is not None and result.seconds < SHORT_RUN_S and not result.note
 
 
 def wait_for_group_coordinator(servers: str, topic: str, timeout: float = 60.0) -> None:
@@ -396,7 +405,8 @@ Ratios compare alerts/s. Every run has a fresh consumer group and output folder.
 the raw ceiling take seconds, where a moment of the machine's noise is a large share: each is
 run 3 times and the median run is shown (its note lists all three; peak RSS is the largest of
 the three); so is fink-client where its first run took less than a minute (packets with
-cutouts), else it runs once. The raw ceiling is measured once
+cutouts), else it runs once. finkdl's and fink-client's runs alternate, so that both meet the
+machine's speed as it drifts from minute to minute. The raw ceiling is measured once
 per topic, a finkdl run with the same topic, partitioning and workers once (scaling's 4-worker
 row is the lightcurve-finkclass run when both are selected).
 """
@@ -426,11 +436,14 @@ def main() -> None:
         for workload in selected:
             console.log(f"[bold]{workload.name}[/]")
             topic = bench.topic(workload.topic)
-            finkdl_results = [bench.finkdl_download(topic, workload.partition_by, n)
-                              for n in workload.workers]
-            fink_client = (bench.fink_client_transfer(topic, workload.partition_by,
-                                                      workload.topic.partitions)
-                           if workload.compare else None)
+            fink_client = None
+            if workload.compare:
+                finkdl, fink_client = bench.side_by_side(topic, workload.partition_by,
+                                                         workload.topic.partitions)
+                finkdl_results = [finkdl]
+            else:
+                finkdl_results = [bench.finkdl_download(topic, workload.partition_by, n)
+                                  for n in workload.workers]
             rows += table_rows(workload, topic, finkdl_results, fink_client)
             if workload.compare:
                 measured[workload.name] = (topic, finkdl_results[-1], fink_client)
