@@ -194,8 +194,8 @@ class Bench:
             finkdl.append(self._finkdl_once(topic, partition_by, procs))
             if i == 0 or _short(fink_client[0]):
                 fink_client.append(self._fink_client_once(topic, partition_by, procs))
-        self.finkdl_runs[(topic.spec.key, partition_by, procs)] = median_of(finkdl)
-        return median_of(finkdl), median_of(fink_client)
+        result = self.finkdl_runs[(topic.spec.key, partition_by, procs)] = median_of(finkdl)
+        return result, median_of(fink_client)
 
     def _fink_client_once(self, topic: Topic, partition_by: str, consumers: int) -> Result:
         """fink-client with the same partitioning, consumers and timeout as finkdl."""
@@ -441,12 +441,11 @@ def main() -> None:
                 finkdl, fink_client = bench.side_by_side(topic, workload.partition_by,
                                                          workload.topic.partitions)
                 finkdl_results = [finkdl]
+                measured[workload.name] = (topic, finkdl, fink_client)
             else:
                 finkdl_results = [bench.finkdl_download(topic, workload.partition_by, n)
                                   for n in workload.workers]
             rows += table_rows(workload, topic, finkdl_results, fink_client)
-            if workload.compare:
-                measured[workload.name] = (topic, finkdl_results[-1], fink_client)
     finally:
         broker.remove()
         if not any(workdir.iterdir()):
