@@ -30,8 +30,8 @@ CONSUMER_DEFAULTS = {
     "heartbeat.interval.ms": 500,  # a forming group settles in about a second
     "max.poll.interval.ms": 600000,
     # A client connects to its bootstrap server, then again to the broker that server names,
-    # and librdkafka spaces such connections by half this (default 100): every new consumer
-    # waited 50 ms for its second one (the plan, 0.13 s, took 0.04 s with 10; measured).
+    # and librdkafka spaces such connections by half this, at least ~10 ms (default 100: every
+    # new consumer waited 50 ms for its second one; the plan, 0.13 s, took 0.04 s with 10).
     "reconnect.backoff.ms": 10,
     "log_level": 0,  # errors reach the user through error_cb and finkdl's own messages
 }

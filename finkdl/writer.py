@@ -342,7 +342,7 @@ def fsync_all(paths: Iterable[Path]) -> None:
             list(pool.map(fsync, paths))
 
 
-def start_writeback(path: Path, start: int = 0) -> int:
+def start_writeback(path: Path, start: int) -> int:
     """Have the kernel start writing a file's pages from ``start`` on to disk, without waiting
     for it (on Linux, POSIX_FADV_DONTNEED does): by the end of a flush most of its bytes are
     on disk, and the fsyncs that its commit waits for have little left to write. Gives the
