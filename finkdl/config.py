@@ -174,3 +174,4 @@ class WorkerPlan:
     schema_text: str
     stop_at: dict[int, int] | None = None  # --limit: absolute end offset per partition
     key_schemas: bool = False  # each message's key holds its schema (livestream style)
+    warm_bytes: int = 0  # heap each worker faults in while its group forms (see warm_heap)
