@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import pytest
 
@@ -22,8 +23,10 @@ print(faults() - before)
 
 
 def _faults_after_warming(warm: int) -> int:
-    _worker_memory()  # the settings workers start with
-    run = subprocess.run([sys.executable, "-c", ALLOCATE.format(warm=warm)], env=dict(os.environ),
+    with mock.patch.dict(os.environ):  # the settings workers start with, for the child only
+        _worker_memory()
+        env = dict(os.environ)
+    run = subprocess.run([sys.executable, "-c", ALLOCATE.format(warm=warm)], env=env,
                          capture_output=True, text=True, check=True)
     return int(run.stdout)
 
