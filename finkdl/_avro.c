@@ -1,10 +1,11 @@
 /* Schemaless Avro values -> the buffers of Arrow arrays, in one pass over a batch.
  *
  * finkdl.fastdecode compiles a writer schema into a "program": its nodes in pre-order, each
- * (kind, union size, index of the null branch or -1, argument, number of children). decode()
- * walks every value of a batch through that program and returns, per node, the buffers of its
- * Arrow array (validity bitmap, values or offsets, data, map keys); Python wraps them with
- * pyarrow.Array.from_buffers. Any value that does not decode to exactly its own last byte
+ * (kind, union size, index of the null branch or -1, argument, number of children, skipped).
+ * decode() walks every value of a batch through that program and returns, per node, the
+ * buffers of its Arrow array (validity bitmap, values or offsets, data, map keys); Python wraps
+ * them with pyarrow.Array.from_buffers. A skipped node's values are read past, not stored: a
+ * program that skips all but one column reads that column alone (a worker's labels). Any value that does not decode to exactly its own last byte
  * makes decode() return that value's index instead, and the caller hands the batch to the
  * fastavro reference decoder, which isolates it.
  */
@@ -30,7 +31,7 @@ typedef struct {
 typedef struct Node {
     int kind, union_size, null_index;
     long long arg;
-    int n_children;
+    int n_children, skip;
     struct Node **children;
     Py_ssize_t length;
     Buf valid, values, data, keys;  /* keys: a map's key offsets; data holds its key bytes */
@@ -147,6 +148,7 @@ static int value_width(const Node *n) {
 
 /* A null slot: every child of a record gets one too, so children stay as long as their parent. */
 static int append_null(Node *n) {
+    if (n->skip) return 0;
     if (put_bit(&n->valid, n->length, 0)) return -1;
     int width = value_width(n);
     if (width && put_zeros(&n->values, (size_t)width)) return -1;
@@ -296,7 +298,68 @@ static int decode_value(Node *n, const uint8_t **pp, const uint8_t *end) {
     return 0;
 }
 
+/* Read past a value of a skipped node, checking only what keeps the reading in bounds: the
+ * whole decode at release checks the rest. Arrays and maps written with their byte size are
+ * jumped over at once. */
+static int skip(Node *n, const uint8_t **pp, const uint8_t *end);
+
+static int skip_value(Node *n, const uint8_t **pp, const uint8_t *end) {
+    const uint8_t *s;
+    size_t len;
+    int64_t v;
+    switch (n->kind) {
+    case K_NULL:
+        return 0;
+    case K_BOOL:
+        if (*pp >= end) return -1;
+        (*pp)++;
+        return 0;
+    case K_INT: case K_LONG: case K_ENUM:
+        return read_long(pp, end, &v);
+    case K_FLOAT: case K_DOUBLE: case K_FIXED: case K_DECIMAL_FIXED:
+        len = n->kind == K_FLOAT ? 4 : n->kind == K_DOUBLE ? 8 : (size_t)n->arg;
+        if ((size_t)(end - *pp) < len) return -1;
+        *pp += len;
+        return 0;
+    case K_STRING: case K_BYTES: case K_DECIMAL_BYTES:
+        return read_bytes(pp, end, &s, &len);
+    case K_RECORD:
+        for (int i = 0; i < n->n_children; i++)
+            if (skip(n->children[i], pp, end)) return -1;
+        return 0;
+    case K_ARRAY: case K_MAP:
+        for (;;) {
+            int64_t count, size;
+            if (read_long(pp, end, &count)) return -1;
+            if (count == 0) return 0;
+            if (count < 0) {
+                if (count == INT64_MIN || read_long(pp, end, &size) || size < 0 || size > end - *pp)
+                    return -1;
+                *pp += size;
+                continue;
+            }
+            if (count > (end - *pp) && (n->children[0]->kind != K_NULL || count > (1 << 20))) return -1;
+            for (int64_t i = 0; i < count; i++) {
+                if (n->kind == K_MAP && read_bytes(pp, end, &s, &len)) return -1;
+                if (skip(n->children[0], pp, end)) return -1;
+            }
+        }
+    default:
+        return -1;
+    }
+}
+
+static int skip(Node *n, const uint8_t **pp, const uint8_t *end) {
+    if (n->union_size) {
+        int64_t branch;
+        if (read_long(pp, end, &branch) || branch < 0 || branch >= n->union_size) return -1;
+        if (branch == n->null_index) return 0;
+    }
+    return skip_value(n, pp, end);
+}
+
 static int decode(Node *n, const uint8_t **pp, const uint8_t *end) {
+    if (n->skip) return skip(n, pp, end);
     if (n->union_size) {
         int64_t branch;
         if (read_long(pp, end, &branch) || branch < 0 || branch >= n->union_size) return -1;
@@ -341,9 +404,10 @@ static Node *parse_program(PyObject *program, Py_ssize_t *count) {
     if (!nodes) { Py_DECREF(seq); PyErr_NoMemory(); return NULL; }
     for (Py_ssize_t i = 0; i < *count; i++) {
         Node *n = &nodes[i];
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iiiLi;a program node is "
-                              "(kind, union size, null index, argument, children)",
-                              &n->kind, &n->union_size, &n->null_index, &n->arg, &n->n_children)) {
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iiiLi|i;a program node is "
+                              "(kind, union size, null index, argument, children[, skipped])",
+                              &n->kind, &n->union_size, &n->null_index, &n->arg, &n->n_children,
+                              &n->skip)) {
             Py_DECREF(seq);
             free_nodes(nodes, *count);
             return NULL;

@@ -15,6 +15,7 @@ from finkdl.arrow_schema import arrow_schema
 from finkdl.buffer import PartitionBuffer
 from finkdl.config import FlushPolicy
 from finkdl.decode import decode_values, read_record
+from finkdl.fastdecode import decode_batch
 from finkdl.partitioning import Partitioning, partitioning_for, segment
 from finkdl.schema import parse_schema
 from finkdl.naming import FileRange
@@ -55,10 +56,66 @@ def test_a_corrupt_value_is_set_aside_and_its_neighbours_kept():
 def _flush(schema, records, values=None, first=0, part=Partitioning()):
     values = values or _encode(schema, records)
     buf = PartitionBuffer(first=first, part=part, keep_raw=True)
-    decoded = decode_values(values, schema, arrow_schema(schema.avro))
-    buf.add(decoded, list(range(first, first + len(values))), values, [None] * len(values),
-            [0] * len(values), now=0.0)
-    return buf.take("t", 0)
+    decode = _decoder(schema)
+    buf.add(values, list(range(first, first + len(values))), [None] * len(values),
+            [0] * len(values), now=0.0, labelled=decode(values) if part.keys else None)
+    return buf.take("t", 0, decode)
+
+
+def _decoder(schema):
+    return lambda values: decode_values(values, schema, arrow_schema(schema.avro))
+
+
+def _fast_decoder(schema):
+    """Labels and rows as a worker reads them: the label's column alone, then whole values."""
+    target = arrow_schema(schema.avro)
+    return (lambda values: decode_batch(values, schema, target, only="finkclass"),
+            lambda values: decode_batch(values, schema, target))
+
+
+def test_the_largest_label_leaves_the_buffer_alone_with_its_rows_in_offset_order():
+    schema = _schema(slim=True, cutouts=False)
+    part = partitioning_for("finkclass", "ztf", schema)
+    records = list(generator.alerts(200, slim=True, cutouts=False))
+    values = _encode(schema, records)
+    label, decode = _fast_decoder(schema)
+    buf = PartitionBuffer(first=0, part=part)
+    for start in (0, 120):
+        chunk = values[start:start + 120]
+        buf.add(chunk, list(range(start, start + len(chunk))), [None] * len(chunk), [0] * len(chunk),
+                now=0.0, labelled=label(chunk))
+    largest = buf.largest()
+    expected = [r["candid"] for r in records if (r["finkclass"],) == largest]
+    held = buf.held
+    groups, raw = buf.release(decode, largest)
+    assert list(groups) == [largest] and raw is None
+    [table] = groups[largest]
+    assert table["candid"].to_pylist() == expected
+    assert largest not in buf.labels and buf.held == held - sum(
+        len(v) for v, r in zip(values, records) if (r["finkclass"],) == largest)
+    rest = buf.take("t", 0, decode)
+    assert sum(t.num_rows for tables in rest.groups.values() for t in tables) == 200 - len(expected)
+    assert (rest.first, rest.last, rest.messages) == (0, 199, 200) and buf.messages == 0
+
+
+def test_a_value_whose_label_reads_but_which_will_not_decode_is_quarantined_with_its_offset():
+    # Reading past a field checks only its length: a string that is not UTF-8 passes the label
+    # reading and is caught when its label's values are decoded.
+    schema = _schema(slim=True, cutouts=False)
+    part = partitioning_for("finkclass", "ztf", schema)
+    records = list(generator.alerts(6, slim=True, cutouts=False))
+    values = _encode(schema, records)
+    object_id = records[2]["objectId"].encode()
+    values[2] = values[2].replace(object_id, b"\xff" + object_id[1:], 1)
+    label, decode = _fast_decoder(schema)
+    labelled = label(values)
+    assert not labelled.bad  # its label was read
+    buf = PartitionBuffer(first=100, part=part)
+    buf.add(values, list(range(100, 106)), [None] * 6, [0] * 6, now=0.0, labelled=labelled)
+    flush = buf.take("t", 0, decode)
+    assert [(q.offset, q.value) for q in flush.bad] == [(102, values[2])]
+    kept = sorted(c for tables in flush.groups.values() for t in tables for c in t["candid"].to_pylist())
+    assert kept == sorted(r["candid"] for i, r in enumerate(records) if i != 2)
 
 
 def test_hostile_and_null_labels_read_back_through_pandas_and_pyarrow(tmp_path):
@@ -104,8 +161,7 @@ def test_a_caught_up_buffer_flushes_at_once_when_a_tenth_full_else_after_a_quiet
     def buffer_of(n):
         values = _encode(schema, generator.alerts(n, slim=True, cutouts=False))
         buf = PartitionBuffer(first=0)
-        buf.add(decode_values(values, schema, arrow_schema(schema.avro)), list(range(n)), values,
-                [None] * n, [0] * n, now=0.0)
+        buf.add(values, list(range(n)), [None] * n, [0] * n, now=0.0)
         return buf
 
     small, tenth = buffer_of(50), buffer_of(100)
@@ -120,17 +176,16 @@ def test_a_flush_spooled_in_several_parts_is_one_file_per_label_and_a_discard_le
     part = partitioning_for("finkclass", "ztf", schema)
     records = list(generator.alerts(300, slim=True, cutouts=False))
     values = _encode(schema, records)
-    buf = PartitionBuffer(first=1000, part=part)
+    buf, decode = PartitionBuffer(first=1000, part=part), _decoder(schema)
     spool = Spool(tmp_path, "t", 2, 1000, part, "parquet", schema.text)
     for start in range(0, 300, 100):  # three spills while the alerts arrive
         chunk = values[start:start + 100]
         offsets = list(range(1000 + start, 1100 + start))
-        buf.add(decode_values(chunk, schema, arrow_schema(schema.avro)), offsets, chunk,
-                [None] * 100, [0] * 100, now=0.0)
+        buf.add(chunk, offsets, [None] * 100, [0] * 100, now=0.0, labelled=decode(chunk))
         if start < 200:
-            spool.add(*buf.release(), None)
+            spool.add(*buf.release(decode, buf.largest()), None)
     assert temporaries(tmp_path, "t", 2) and not scan(tmp_path)  # invisible until finished
-    written = spool.finish(buf.take("t", 2), None)
+    written = spool.finish(buf.take("t", 2, decode), None)
     labels = {r["finkclass"] for r in records}
     assert len(written) == len(labels) and not temporaries(tmp_path, "t", 2)
     assert {f.range for f in scan(tmp_path)} == {FileRange(2, 1000, 1299, len(labels), "parquet", "t")}

@@ -13,6 +13,7 @@ from finkdl import fastdecode, generator
 from finkdl.arrow_schema import arrow_schema
 from finkdl.decode import decode_values
 from finkdl.fastdecode import decode_batch
+from finkdl.partitioning import column
 from finkdl.schema import parse_schema
 
 FINK_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fink"
@@ -215,3 +216,90 @@ def test_a_schema_naming_its_types_decodes_as_the_reference_does(fast_path_only)
     records = [{"here": {"ra": i, "dec": None}, "there": None if i % 2 else {"ra": -i, "dec": 1.5},
                 "path": [{"ra": j, "dec": j / 2} for j in range(i % 4)]} for i in range(30)]
     _assert_same_as_reference(_encode(schema, records), schema)
+
+
+# --- one column read alone (a worker's labels) ----------------------------------------------
+def _assert_column_alone_as_reference(values, schema, path):
+    """Read alone, a column holds what the whole reference decode holds in it."""
+    target = arrow_schema(schema.avro)
+    alone, ref = decode_batch(values, schema, target, only=path), decode_values(values, schema, target)
+    assert alone.indices == ref.indices
+    assert _same(column(alone.table, path).to_pylist(), column(ref.table, path).to_pylist())
+    return alone
+
+
+@pytest.mark.parametrize("path", ["finkclass", "candidate.jd", "objectId"])
+@pytest.mark.parametrize("slim,cutouts", [(True, False), (False, True)])
+def test_a_column_read_alone_is_that_column_of_the_whole_decode(path, slim, cutouts, fast_path_only):
+    schema = _schema(generator.ztf_schema(slim=slim, cutouts=cutouts))
+    values = _encode(schema, generator.alerts(150, slim=slim, cutouts=cutouts, hostile=True))
+    alone = _assert_column_alone_as_reference(values, schema, path)
+    assert alone.table.column_names == [path.split(".")[0]]  # the rest was read past
+    assert alone.table.nbytes < sum(map(len, values)) / 20
+
+
+@pytest.mark.parametrize("alerts,schema_file,path", [
+    ("ztf/alerts-ztf-2026-03-22.avro", "ztf/schema-ztf-ftransfer-2026-03-23.json", "candidate.jd"),
+    ("ztf/alerts-ztf-2026-03-22.avro", "ztf/schema-ztf-ftransfer-2026-03-23.json", "finkclass"),
+    ("lsst/alerts-lsst-2026-03.avro", "lsst/schema-lsst-ftransfer-2026-03-18.json", "diaSource.midpointMjdTai"),
+])
+def test_a_column_of_real_fink_alerts_read_alone_is_that_column_of_the_whole_decode(
+        alerts, schema_file, path, fast_path_only):
+    if not FINK_DATA.is_dir():
+        pytest.skip(f"no sample Fink alerts in {FINK_DATA}")
+    schema = parse_schema((FINK_DATA / schema_file).read_text(), schema_file)
+    with open(FINK_DATA / alerts, "rb") as f:
+        records = list(fastavro.reader(f))
+    _assert_column_alone_as_reference(_encode(schema, records), schema, path)
+
+
+@pytest.mark.parametrize("path", ["night", "flux", "bands", "kind"])
+def test_a_column_after_enums_fixed_decimals_and_maps_reads_alone(path, fast_path_only):
+    schema = _schema(OTHER_TYPES)
+    _assert_column_alone_as_reference(_encode(schema, [_other(i) for i in range(40)]), schema, path)
+
+
+def test_a_column_inside_a_null_record_reads_alone_as_null(fast_path_only):
+    point = {"type": "record", "name": "Point", "fields": [
+        {"name": "ra", "type": "double"}, {"name": "dec", "type": ["null", "double"]}]}
+    schema = _schema({"type": "record", "name": "r", "fields": [
+        {"name": "path", "type": {"type": "array", "items": point}},
+        {"name": "there", "type": ["null", "Point"]}]})
+    records = [{"path": [{"ra": j, "dec": j / 2} for j in range(i % 4)],
+                "there": None if i % 2 else {"ra": -i, "dec": 1.5}} for i in range(30)]
+    alone = _assert_column_alone_as_reference(_encode(schema, records), schema, "there.dec")
+    assert column(alone.table, "there.dec").to_pylist()[:2] == [1.5, None]
+
+
+def test_blocks_with_byte_sizes_are_jumped_over_when_read_past(fast_path_only):
+    schema = _schema({"type": "record", "name": "r", "fields": [
+        {"name": "xs", "type": {"type": "array", "items": "long"}},
+        {"name": "m", "type": {"type": "map", "values": "int"}},
+        {"name": "after", "type": "int"}]})
+    xs = b"\x03\x04\x02\x04" + b"\x02\x06" + b"\x00"  # block of -2 items (2 bytes), block of 1
+    m = b"\x01\x06\x02a\x02" + b"\x00"  # block of -1 entry (3 bytes): a -> 1
+    alone = _assert_column_alone_as_reference([xs + m + b"\x0e", b"\x00\x00\x02"], schema, "after")
+    assert column(alone.table, "after").to_pylist() == [7, 1]
+
+
+def test_a_path_not_through_records_alone_reads_the_whole_value():
+    schema = _schema(OTHER_TYPES)
+    target = arrow_schema(schema.avro)
+    assert fastdecode._projection(schema.text, target, "bands.mag") is None
+    assert fastdecode._projection(schema.text, target, "nowhere") is None
+    values = _encode(schema, [_other(i) for i in range(5)])
+    assert decode_batch(values, schema, target, only="nowhere").table.schema == target
+
+
+def test_damaged_values_read_alone_never_give_a_label_the_reference_would_not():
+    # What reading past accepts, the whole decode later checks: a value may pass here and go
+    # to the quarantine then; but a value read here gives its true label or none.
+    schema = _schema(generator.ztf_schema(slim=True, cutouts=False))
+    target = arrow_schema(schema.avro)
+    value = _encode(schema, generator.alerts(1, slim=True, cutouts=False, hostile=True, seed=3))[0]
+    damaged = [value[:i] + bytes([value[i] ^ flip]) + value[i + 1:]
+               for i in range(len(value)) for flip in (0x01, 0x80)] + [value[:i] for i in range(0, len(value), 7)]
+    for one in damaged:
+        alone, ref = decode_batch([one], schema, target, only="finkclass"), decode_values([one], schema, target)
+        if ref.indices and alone.indices:
+            assert _same(column(alone.table, "finkclass").to_pylist(), column(ref.table, "finkclass").to_pylist())

@@ -176,12 +176,13 @@ def _files(outdir: Path, schema, records, first: int, part_by: str = "finkclass"
     layout = layout_for(schema, _config(partition_by=part_by))
     values = [generator.encode(schema.parsed, r) for r in records] + ([b"garbage"] if garbage else [])
     buf = PartitionBuffer(first=first, part=layout.part)
-    buf.add(decode_values(values, schema, layout.decoded), list(range(first, first + len(values))),
-            values, [None] * len(values), [0] * len(values), now=0.0)
+    decode = lambda values: decode_values(values, schema, layout.decoded)  # noqa: E731
+    buf.add(values, list(range(first, first + len(values))), [None] * len(values),
+            [0] * len(values), now=0.0, labelled=decode(values))
     folder = Folder(outdir)
     folder.fit(layout.written, layout.part.keys, "this version")
     with folder.writing() as folder_schema:
-        return write_flush(outdir, buf.take(topic, 0), layout.part, "parquet", schema.text, folder_schema)
+        return write_flush(outdir, buf.take(topic, 0, decode), layout.part, "parquet", schema.text, folder_schema)
 
 
 def _finkdl_meta(path: Path) -> dict:
@@ -260,8 +261,8 @@ def test_avro_files_are_left_as_they_are(tmp_path):
     layout = layout_for(V1, _config())
     values = [generator.encode(V1.parsed, r) for r in versions.v1_alerts(20)]
     buf = PartitionBuffer(first=0, keep_raw=True)
-    buf.add(decode_values(values, V1, layout.decoded), list(range(20)), values, [None] * 20, [0] * 20, now=0.0)
-    [avro] = write_flush(tmp_path, buf.take("t", 0), layout.part, "avro", V1.text)
+    buf.add(values, list(range(20)), [None] * 20, [0] * 20, now=0.0)
+    [avro] = write_flush(tmp_path, buf.take("t", 0, lambda v: decode_values(v, V1, layout.decoded)), layout.part, "avro", V1.text)
     content = avro.path.read_bytes()
     v2 = layout_for(V2, _config())
     Folder(tmp_path).fit(layout.written, (), "v1")

@@ -1,7 +1,7 @@
 """One worker process: its own consumer in the shared group, the download loop over the
 partitions Kafka assigns it, and a stats snapshot to the front end a few times a second.
 
-Per partition the loop is: consume → decode to Arrow → buffer → write the files durably →
+Per partition the loop is: consume → label → buffer → decode to Arrow → write the files durably →
 commit synchronously. Nothing buffered is ever committed; on a rebalance the buffer of a
 revoked partition is dropped and its next owner reads those alerts again.
 
@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 from collections import Counter, defaultdict
-from typing import Callable
+from typing import Callable, Sequence
 
 import psutil
 # Imported once, in the worker server (finkdl.startup): finkdl.partitioning loads it lazily,
@@ -26,10 +26,11 @@ import psutil
 import pyarrow.compute  # noqa: F401
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from finkdl.buffer import PartitionBuffer
+from finkdl.buffer import Decoder, PartitionBuffer
 from finkdl.columns import Layout, layout_for
 from finkdl.config import WorkerPlan
 from finkdl.conform import conform
+from finkdl.decode import Decoded
 from finkdl.errors import AuthError, BrokerError, ExitCode, FinkdlError
 from finkdl.fastdecode import decode_batch
 from finkdl.folder import Folder
@@ -42,7 +43,7 @@ from finkdl.writer import Spool
 REPORT_EVERY_S = 0.3
 WATERMARK_EVERY_S = 1.0
 ERROR_SHOWN_S = 15.0  # an error not repeated for this long is over
-SPILL_BYTES = 32 * 1024 * 1024  # buffers of a worker past this: the fullest goes to its open files
+SPILL_BYTES = 32 * 1024 * 1024  # buffers of a worker past this: the largest label goes to its file
 _REBALANCE_CODES = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
                     KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST}
 
@@ -239,17 +240,16 @@ class Worker:
             self.fitted.add(layout)
 
     def _add(self, p: int, layout: Layout, msgs: list, now: float) -> None:
-        """Decode consecutive messages of one schema into the partition's buffer."""
+        """Hold consecutive messages of one schema in the partition's buffer, by label."""
         values = [m.value() or b"" for m in msgs]
-        decoded = decode_batch(values, layout.schema, layout.decoded)
-        decoded = dataclasses.replace(decoded, table=conform(decoded.table, layout.kept))
-        buf = self.buffers[p]
-        buf.add(decoded, [m.offset() for m in msgs], values, [m.key() for m in msgs],
-                [m.timestamp()[1] for m in msgs], now)
-        if sum(b.held for b in self.buffers.values()) >= SPILL_BYTES:  # the fullest goes to disk
+        labelled = (decode_batch(values, layout.schema, layout.decoded, only=self.part.source)
+                    if self.part.keys else None)
+        self.buffers[p].add(values, [m.offset() for m in msgs], [m.key() for m in msgs],
+                            [m.timestamp()[1] for m in msgs], now, labelled)
+        while sum(b.held for b in self.buffers.values()) >= SPILL_BYTES:  # the largest label goes
             q = max(self.buffers, key=lambda k: self.buffers[k].held)
-            self.spools.setdefault(q, self._new_spool(q)).add(*self.buffers[q].release(),
-                                                              self.folder.current())
+            groups, raw = self.buffers[q].release(self._decoder(q), self.buffers[q].largest())
+            self.spools.setdefault(q, self._new_spool(q)).add(groups, raw, self.folder.current())
         self.stats[p].position = msgs[-1].offset() + 1
         self.last_message[p] = now
         self.eof.discard(p)
@@ -281,7 +281,7 @@ class Worker:
             return True
         st.state = "writing"
         spool = self.spools.pop(p, None) or self._new_spool(p)
-        flush = buf.take(self.cfg.topic, p)
+        flush = buf.take(self.cfg.topic, p, self._decoder(p))
         with self.folder.writing() as folder_schema:
             files = spool.finish(flush, folder_schema)
         try:
@@ -313,6 +313,15 @@ class Worker:
             if f.label == "_quarantine":
                 self.quarantine_files.append(str(f.path))
         return True
+
+    def _decoder(self, p: int) -> Decoder:
+        """Partition p's values → rows in the files' columns, as its current schema reads them."""
+        layout = self.layout_of[p]
+
+        def decode(values: Sequence[bytes]) -> Decoded:
+            decoded = decode_batch(values, layout.schema, layout.decoded)
+            return dataclasses.replace(decoded, table=conform(decoded.table, layout.kept))
+        return decode
 
     def _new_spool(self, p: int) -> Spool:
         """Files for partition p's current flush (none is opened before rows arrive)."""
