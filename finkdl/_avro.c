@@ -1,11 +1,15 @@
 /* Schemaless Avro values -> the buffers of Arrow arrays, in one pass over a batch.
  *
  * finkdl.fastdecode compiles a writer schema into a "program": its nodes in pre-order, each
- * (kind, union size, index of the null branch or -1, argument, number of children, skipped).
- * decode() walks every value of a batch through that program and returns, per node, the
- * buffers of its Arrow array (validity bitmap, values or offsets, data, map keys); Python wraps
- * them with pyarrow.Array.from_buffers. A skipped node's values are read past, not stored: a
- * program that skips all but one column reads that column alone (a worker's labels). Any value that does not decode to exactly its own last byte
+ * (kind, union size, index of the null branch or -1, argument, number of children, skipped,
+ * an enum's symbols). decode() walks every value of a batch through that program and returns
+ * the batch as an Arrow struct array through the Arrow C data interface, in a PyCapsule that
+ * pyarrow imports without copying: each node's buffers (validity bitmap, values or offsets,
+ * data, map keys) are bytes objects the arrays keep alive (wrapping them one by one with
+ * pyarrow.Array.from_buffers cost ~7 us per node, 0.7 ms per batch of alerts with cutouts).
+ * A skipped node's values are read past, not stored, and once a node marked last is read the
+ * rest of the value is not read at all: a program that skips all but one column reads that
+ * column alone (a worker's labels). An enum is stored as its symbol's text. Any value that does not decode to exactly its own last byte
  * makes decode() return that value's index instead, and the caller hands the batch to the
  * fastavro reference decoder, which isolates it.
  */
@@ -28,10 +32,13 @@ typedef struct {
     size_t len, cap;
 } Buf;
 
+enum { STORED, SKIPPED, LAST };
+
 typedef struct Node {
     int kind, union_size, null_index;
     long long arg;
-    int n_children, skip;
+    int n_children, skip;  /* STORED, SKIPPED, or LAST: stored, then the value's end not read */
+    PyObject *symbols;  /* an enum's symbols, a tuple of bytes (borrowed from the program) */
     struct Node **children;
     Py_ssize_t length;
     Buf valid, values, data, keys;  /* keys: a map's key offsets; data holds its key bytes */
@@ -138,7 +145,7 @@ static int append_null(Node *n);
 
 static int value_width(const Node *n) {
     switch (n->kind) {
-    case K_INT: case K_FLOAT: case K_ENUM: return 4;
+    case K_INT: case K_FLOAT: return 4;
     case K_LONG: case K_DOUBLE: return 8;
     case K_FIXED: return (int)n->arg;
     case K_DECIMAL_BYTES: case K_DECIMAL_FIXED: return 16;
@@ -148,7 +155,7 @@ static int value_width(const Node *n) {
 
 /* A null slot: every child of a record gets one too, so children stay as long as their parent. */
 static int append_null(Node *n) {
-    if (n->skip) return 0;
+    if (n->skip == SKIPPED) return 0;
     if (put_bit(&n->valid, n->length, 0)) return -1;
     int width = value_width(n);
     if (width && put_zeros(&n->values, (size_t)width)) return -1;
@@ -156,7 +163,7 @@ static int append_null(Node *n) {
     case K_BOOL:
         if (put_bit(&n->values, n->length, 0)) return -1;
         break;
-    case K_STRING: case K_BYTES:
+    case K_STRING: case K_BYTES: case K_ENUM:
         if (put_offset(&n->values, n->data.len)) return -1;
         break;
     case K_ARRAY: case K_MAP:
@@ -277,8 +284,9 @@ static int decode_value(Node *n, const uint8_t **pp, const uint8_t *end) {
         break;
     case K_ENUM: {
         if (read_long(pp, end, &v) || v < 0 || v >= n->arg) return -1;
-        int32_t i = (int32_t)v;
-        if (put(&n->values, &i, 4)) return -1;
+        PyObject *symbol = PyTuple_GET_ITEM(n->symbols, (Py_ssize_t)v);
+        if (put_data(&n->data, PyBytes_AS_STRING(symbol), (size_t)PyBytes_GET_SIZE(symbol)) ||
+            put_offset(&n->values, n->data.len)) return -1;
         break;
     }
     case K_DECIMAL_BYTES:
@@ -358,14 +366,18 @@ static int skip(Node *n, const uint8_t **pp, const uint8_t *end) {
     return skip_value(n, pp, end);
 }
 
+/* Set once the node marked last has been read: the rest of the value is not read. */
+static int stopped;
+
 static int decode(Node *n, const uint8_t **pp, const uint8_t *end) {
-    if (n->skip) return skip(n, pp, end);
-    if (n->union_size) {
-        int64_t branch;
-        if (read_long(pp, end, &branch) || branch < 0 || branch >= n->union_size) return -1;
-        if (branch == n->null_index) return append_null(n);
-    }
-    return decode_value(n, pp, end);
+    if (n->skip == SKIPPED) return stopped ? 0 : skip(n, pp, end);
+    int failed;
+    int64_t branch = -1;
+    if (n->union_size &&
+        (read_long(pp, end, &branch) || branch < 0 || branch >= n->union_size)) return -1;
+    failed = branch >= 0 && branch == n->null_index ? append_null(n) : decode_value(n, pp, end);
+    if (n->skip == LAST) stopped = 1;
+    return failed;
 }
 
 static void free_nodes(Node *nodes, Py_ssize_t count) {
@@ -404,16 +416,27 @@ static Node *parse_program(PyObject *program, Py_ssize_t *count) {
     if (!nodes) { Py_DECREF(seq); PyErr_NoMemory(); return NULL; }
     for (Py_ssize_t i = 0; i < *count; i++) {
         Node *n = &nodes[i];
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iiiLi|i;a program node is "
-                              "(kind, union size, null index, argument, children[, skipped])",
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iiiLi|iO!;a program node is (kind, union size, "
+                              "null index, argument, children[, skipped[, symbols]])",
                               &n->kind, &n->union_size, &n->null_index, &n->arg, &n->n_children,
-                              &n->skip)) {
+                              &n->skip, &PyTuple_Type, &n->symbols)) {
             Py_DECREF(seq);
             free_nodes(nodes, *count);
             return NULL;
         }
     }
     Py_DECREF(seq);
+    for (Py_ssize_t i = 0; i < *count; i++) {  /* an enum's symbols: bytes, as many as it says */
+        Node *n = &nodes[i];
+        int ok = n->kind != K_ENUM || (n->symbols && PyTuple_GET_SIZE(n->symbols) == n->arg);
+        for (Py_ssize_t k = 0; ok && n->kind == K_ENUM && k < n->arg; k++)
+            ok = PyBytes_Check(PyTuple_GET_ITEM(n->symbols, k));
+        if (!ok) {
+            free_nodes(nodes, *count);
+            PyErr_SetString(PyExc_ValueError, "an enum node needs a tuple of its symbols, as bytes");
+            return NULL;
+        }
+    }
     if (*count == 0 || link_tree(nodes, *count, 0) != *count) {
         free_nodes(nodes, *count);
         PyErr_SetString(PyExc_ValueError, "the program's nodes do not form one tree");
@@ -421,7 +444,8 @@ static Node *parse_program(PyObject *program, Py_ssize_t *count) {
     }
     for (Py_ssize_t i = 0; i < *count; i++) {  /* offsets start at 0 */
         int k = nodes[i].kind;
-        if ((k == K_STRING || k == K_BYTES || k == K_ARRAY || k == K_MAP) && put_offset(&nodes[i].values, 0))
+        if ((k == K_STRING || k == K_BYTES || k == K_ENUM || k == K_ARRAY || k == K_MAP) &&
+            put_offset(&nodes[i].values, 0))
             goto nomem;
         if (k == K_MAP && put_offset(&nodes[i].keys, 0)) goto nomem;
     }
@@ -440,6 +464,119 @@ static PyObject *as_bytes(Buf *b) {
     if (obj == NULL) return PyBytes_FromStringAndSize("", 0);
     if (_PyBytes_Resize(&obj, (Py_ssize_t)b->len) < 0) return NULL;
     return obj;
+}
+
+/* The Arrow C data interface (https://arrow.apache.org/docs/format/CDataInterface.html). */
+struct ArrowArray {
+    int64_t length, null_count, offset, n_buffers, n_children;
+    const void **buffers;
+    struct ArrowArray **children;
+    struct ArrowArray *dictionary;
+    void (*release)(struct ArrowArray *);
+    void *private_data;
+};
+
+/* What one exported array owns: the bytes objects its buffers point into, and its children. */
+typedef struct {
+    PyObject *owned[3];
+    const void *buffers[3];
+    struct ArrowArray **children;
+    int64_t n_children;
+} Owned;
+
+/* Called by Arrow, from any thread, once nothing uses the array's buffers any more. */
+static void release_array(struct ArrowArray *a) {
+    if (a->release == NULL) return;
+    Owned *o = a->private_data;
+    for (int64_t i = 0; i < o->n_children; i++) {
+        struct ArrowArray *child = o->children[i];
+        if (child && child->release) child->release(child);
+        free(child);
+    }
+    free(o->children);
+    PyGILState_STATE gil = PyGILState_Ensure();
+    for (int i = 0; i < 3; i++) Py_XDECREF(o->owned[i]);
+    PyGILState_Release(gil);
+    free(o);
+    a->release = NULL;
+}
+
+static void free_array(struct ArrowArray *a) {
+    if (a == NULL) return;
+    if (a->release) a->release(a);
+    free(a);
+}
+
+static struct ArrowArray *new_array(int64_t length, int64_t null_count, int64_t n_buffers,
+                                    int64_t n_children) {
+    struct ArrowArray *a = calloc(1, sizeof *a);
+    Owned *o = calloc(1, sizeof *o);
+    struct ArrowArray **children = n_children ? calloc((size_t)n_children, sizeof *children) : NULL;
+    if (!a || !o || (n_children && !children)) {
+        free(a); free(o); free(children);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    o->children = children;
+    o->n_children = n_children;
+    *a = (struct ArrowArray){length, null_count, 0, n_buffers, n_children, o->buffers, children,
+                             NULL, release_array, o};
+    return a;
+}
+
+/* Buffer i of an array: the bytes of a node's buffer, which the node gives up. */
+static int own(struct ArrowArray *a, int i, Buf *b) {
+    Owned *o = a->private_data;
+    PyObject *obj = as_bytes(b);
+    if (obj == NULL) return -1;
+    o->owned[i] = obj;
+    o->buffers[i] = PyBytes_AS_STRING(obj);
+    return 0;
+}
+
+/* A node's values as an Arrow array of the type Python gives at import (null count unknown). */
+static struct ArrowArray *export(Node *n) {
+    struct ArrowArray *a = NULL;
+    int64_t kept = 0, k = 0;
+    switch (n->kind) {
+    case K_NULL:
+        return new_array(n->length, n->length, 0, 0);
+    case K_RECORD:
+        for (int i = 0; i < n->n_children; i++) kept += n->children[i]->skip != SKIPPED;
+        if (!(a = new_array(n->length, -1, 1, kept)) || own(a, 0, &n->valid)) break;
+        for (int i = 0; i < n->n_children; i++)
+            if (n->children[i]->skip != SKIPPED && !(a->children[k++] = export(n->children[i])))
+                goto fail;
+        return a;
+    case K_ARRAY:
+        if (!(a = new_array(n->length, -1, 2, 1)) || own(a, 0, &n->valid) || own(a, 1, &n->values)) break;
+        if (!(a->children[0] = export(n->children[0]))) break;
+        return a;
+    case K_MAP: {  /* a list of struct<key: string, value> */
+        Node *items = n->children[0];
+        struct ArrowArray *entries, *keys;
+        if (!(a = new_array(n->length, -1, 2, 1)) || own(a, 0, &n->valid) || own(a, 1, &n->values)) break;
+        if (!(entries = a->children[0] = new_array(items->length, 0, 1, 2))) break;
+        if (!(keys = entries->children[0] = new_array(items->length, 0, 3, 0)) ||
+            own(keys, 1, &n->keys) || own(keys, 2, &n->data)) break;
+        if (!(entries->children[1] = export(items))) break;
+        return a;
+    }
+    case K_STRING: case K_BYTES: case K_ENUM:
+        if (!(a = new_array(n->length, -1, 3, 0)) || own(a, 0, &n->valid) || own(a, 1, &n->values) ||
+            own(a, 2, &n->data)) break;
+        return a;
+    default:
+        if (!(a = new_array(n->length, -1, 2, 0)) || own(a, 0, &n->valid) || own(a, 1, &n->values)) break;
+        return a;
+    }
+fail:
+    free_array(a);
+    return NULL;
+}
+
+static void free_capsule(PyObject *capsule) {
+    free_array(PyCapsule_GetPointer(capsule, "arrow_array"));
 }
 
 static PyObject *decode_batch(PyObject *self, PyObject *args) {
@@ -466,29 +603,28 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
             return NULL;
         }
         const uint8_t *p = (const uint8_t *)s, *end = p + len;
-        if (decode_value(&nodes[0], &p, end) || p != end) {
+        stopped = 0;
+        if (decode_value(&nodes[0], &p, end) || (p != end && !stopped)) {
             Py_DECREF(seq);
             free_nodes(nodes, count);
             return PyLong_FromSsize_t(i);
         }
     }
     Py_DECREF(seq);
-    PyObject *out = PyList_New(count);
-    for (Py_ssize_t i = 0; out && i < count; i++) {
-        Node *n = &nodes[i];
-        PyObject *item = Py_BuildValue("(nNNNN)", n->length, as_bytes(&n->valid), as_bytes(&n->values),
-                                       as_bytes(&n->data), as_bytes(&n->keys));
-        if (!item) { Py_CLEAR(out); break; }
-        PyList_SET_ITEM(out, i, item);
-    }
+    struct ArrowArray *batch = export(&nodes[0]);
     free_nodes(nodes, count);
-    return out;
+    if (batch == NULL) return NULL;
+    batch->null_count = 0;  /* a record batch: its rows are never null */
+    batch->buffers[0] = NULL;
+    PyObject *capsule = PyCapsule_New(batch, "arrow_array", free_capsule);
+    if (capsule == NULL) free_array(batch);
+    return capsule;
 }
 
 static PyMethodDef methods[] = {
     {"decode", decode_batch, METH_VARARGS,
-     "decode(program, values) -> per node (length, validity, values, data, keys), or the index "
-     "of the first value that does not decode to exactly its length."},
+     "decode(program, values) -> the batch as an Arrow struct array (a PyCapsule of the C data "
+     "interface), or the index of the first value that does not decode to exactly its length."},
     {NULL, NULL, 0, NULL},
 };
 

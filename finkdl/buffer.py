@@ -21,6 +21,7 @@ from .decode import Decoded
 from .partitioning import Label, Partitioning, group_rows
 
 Decoder = Callable[[Sequence[bytes]], Decoded]  # values → their rows, in the layout's schema
+DECODE_BYTES = 8 * 1024 * 1024  # a label's messages are decoded this much at a time
 
 
 @dataclass(frozen=True)
@@ -111,18 +112,35 @@ class PartitionBuffer:
     def release(self, decode: Decoder, label: Label | None = None
                 ) -> tuple[dict[Label, list[pa.Table]], dict[Label, list[bytes]] | None]:
         """Decode and hand over one label's messages (every label's: None), to be appended to
-        the flush's open files; the offset range stays open and is committed only at ``take``."""
+        the flush's open files; the offset range stays open and is committed only at ``take``.
+
+        A label's messages are decoded a few MB at a time, each part's raw values let go as it
+        is decoded: a label holding the whole buffer (an unpartitioned download) never has its
+        messages twice in memory."""
         groups: dict[Label, list[pa.Table]] = {}
         raw: dict[Label, list[bytes]] | None = {} if self.keep_raw else None
         for label in list(self.labels) if label is None else [label]:
             held = self.labels.pop(label)
             self.held -= held.nbytes
-            decoded = decode(held.values)
-            self._quarantine(decoded, held.values, held.offsets, held.keys, held.timestamps)
-            if decoded.table.num_rows:
-                groups[label] = [decoded.table]
+            tables, kept = [], []
+            while held.values:
+                n, size = 0, 0
+                while n < len(held.values) and (n == 0 or size < DECODE_BYTES):
+                    size += len(held.values[n])
+                    n += 1
+                part = Held(held.values[:n], held.offsets[:n], held.timestamps[:n], held.keys[:n])
+                for column in (held.values, held.offsets, held.timestamps, held.keys):
+                    del column[:n]
+                decoded = decode(part.values)
+                self._quarantine(decoded, part.values, part.offsets, part.keys, part.timestamps)
+                if decoded.table.num_rows:
+                    tables.append(decoded.table)
+                    if raw is not None:
+                        kept.extend(part.values[i] for i in decoded.indices)
+            if tables:
+                groups[label] = tables
                 if raw is not None:
-                    raw[label] = [held.values[i] for i in decoded.indices]
+                    raw[label] = kept
         return groups, raw
 
     def _quarantine(self, decoded: Decoded, values: Sequence[bytes], offsets: Sequence[int],
