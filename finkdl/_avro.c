@@ -44,8 +44,7 @@ typedef struct Node {
     Buf valid, values, data, keys;  /* keys: a map's key offsets; data holds its key bytes */
 } Node;
 
-static int grow(Buf *b, size_t more) {
-    if (b->len + more <= b->cap) return 0;
+static int grow_slowly(Buf *b, size_t more) {
     size_t cap = b->cap ? b->cap : (more > 256 ? more : 256);
     while (cap < b->len + more) cap *= 2;
     if (cap > PY_SSIZE_T_MAX) return -1;
@@ -59,7 +58,12 @@ static int grow(Buf *b, size_t more) {
     return 0;
 }
 
-static int put(Buf *b, const void *src, size_t n) {
+/* Called for every value: kept inline, so that a put of a constant width is a single move. */
+static inline __attribute__((always_inline)) int grow(Buf *b, size_t more) {
+    return b->len + more <= b->cap ? 0 : grow_slowly(b, more);
+}
+
+static inline __attribute__((always_inline)) int put(Buf *b, const void *src, size_t n) {
     if (grow(b, n)) return -1;
     memcpy(b->p + b->len, src, n);
     b->len += n;
@@ -95,7 +99,7 @@ static int put_offset(Buf *b, size_t offset) {
 }
 
 /* Bit i of a bitmap whose bytes are zeroed as it grows. */
-static int put_bit(Buf *b, Py_ssize_t i, int set) {
+static inline __attribute__((always_inline)) int put_bit(Buf *b, Py_ssize_t i, int set) {
     size_t need = (size_t)(i >> 3) + 1;
     if (need > b->len && put_zeros(b, need - b->len)) return -1;
     if (set) b->p[i >> 3] |= (char)(1 << (i & 7));
@@ -265,12 +269,14 @@ static int decode_value(Node *n, const uint8_t **pp, const uint8_t *end) {
     case K_LONG:
         if (read_long(pp, end, &v) || put(&n->values, &v, 8)) return -1;
         break;
-    case K_FLOAT: case K_DOUBLE: {
-        size_t width = n->kind == K_FLOAT ? 4 : 8;
-        if ((size_t)(end - *pp) < width || put(&n->values, *pp, width)) return -1;
-        *pp += width;
+    case K_FLOAT:
+        if (end - *pp < 4 || put(&n->values, *pp, 4)) return -1;
+        *pp += 4;
         break;
-    }
+    case K_DOUBLE:
+        if (end - *pp < 8 || put(&n->values, *pp, 8)) return -1;
+        *pp += 8;
+        break;
     case K_STRING: case K_BYTES:
         if (read_bytes(pp, end, &s, &len)) return -1;
         if (n->kind == K_STRING && !valid_utf8(s, len)) return -1;
