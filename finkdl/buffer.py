@@ -12,7 +12,7 @@ per alert as ~240). Values that would not decode go to the quarantine with their
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import pyarrow as pa
 
@@ -51,13 +51,36 @@ class Flush:
 
 @dataclass
 class Held:
-    """One label's messages, raw, in arrival order."""
+    """Messages, raw, in arrival order: one label's, or a batch's."""
 
     values: list[bytes] = field(default_factory=list)
     offsets: list[int] = field(default_factory=list)
     timestamps: list[int] = field(default_factory=list)
     keys: list[bytes | None] = field(default_factory=list)
     nbytes: int = 0
+
+    def extend(self, batch: Held, rows: Iterable[int]) -> int:
+        """Append a batch's messages at ``rows``; gives their bytes."""
+        rows = list(rows)
+        self.values.extend(batch.values[r] for r in rows)
+        self.offsets.extend(batch.offsets[r] for r in rows)
+        self.timestamps.extend(batch.timestamps[r] for r in rows)
+        self.keys.extend(batch.keys[r] for r in rows)
+        size = sum(len(batch.values[r]) for r in rows)
+        self.nbytes += size
+        return size
+
+    def pop_first(self, nbytes: int) -> Held:
+        """The first messages, one at least, up to about ``nbytes``, removed from here."""
+        n, size = 0, 0
+        while n < len(self.values) and (n == 0 or size < nbytes):
+            size += len(self.values[n])
+            n += 1
+        first = Held(self.values[:n], self.offsets[:n], self.timestamps[:n], self.keys[:n], size)
+        for column in (self.values, self.offsets, self.timestamps, self.keys):
+            del column[:n]
+        self.nbytes -= size
+        return first
 
 
 @dataclass
@@ -85,23 +108,16 @@ class PartitionBuffer:
             self.started_at = now
         self.last = offsets[-1]
         self.messages += len(offsets)
+        batch = Held(list(values), list(offsets), list(timestamps), list(keys))
         if labelled is None:
             groups = {(): range(len(values))}
         else:
             rows = labelled.indices
             groups = {label: [rows[r] for r in found.tolist()]
                       for label, found in group_rows(labelled.table, self.part).items()}
-            self._quarantine(labelled, values, offsets, keys, timestamps)
+            self._quarantine(labelled, batch)
         for label, rows in groups.items():
-            held = self.labels.get(label)
-            if held is None:
-                held = self.labels[label] = Held()
-            held.values.extend(values[r] for r in rows)
-            held.offsets.extend(offsets[r] for r in rows)
-            held.timestamps.extend(timestamps[r] for r in rows)
-            held.keys.extend(keys[r] for r in rows)
-            size = sum(len(values[r]) for r in rows)
-            held.nbytes += size
+            size = self.labels.setdefault(label, Held()).extend(batch, rows)
             self.held += size
             self.nbytes += size
 
@@ -124,15 +140,9 @@ class PartitionBuffer:
             self.held -= held.nbytes
             tables, kept = [], []
             while held.values:
-                n, size = 0, 0
-                while n < len(held.values) and (n == 0 or size < DECODE_BYTES):
-                    size += len(held.values[n])
-                    n += 1
-                part = Held(held.values[:n], held.offsets[:n], held.timestamps[:n], held.keys[:n])
-                for column in (held.values, held.offsets, held.timestamps, held.keys):
-                    del column[:n]
+                part = held.pop_first(DECODE_BYTES)
                 decoded = decode(part.values)
-                self._quarantine(decoded, part.values, part.offsets, part.keys, part.timestamps)
+                self._quarantine(decoded, part)
                 if decoded.table.num_rows:
                     tables.append(decoded.table)
                     if raw is not None:
@@ -143,10 +153,11 @@ class PartitionBuffer:
                     raw[label] = kept
         return groups, raw
 
-    def _quarantine(self, decoded: Decoded, values: Sequence[bytes], offsets: Sequence[int],
-                    keys: Sequence[bytes | None], timestamps: Sequence[int]) -> None:
-        self.bad.extend(Quarantined(offsets[u.index], timestamps[u.index], keys[u.index],
-                                    values[u.index], u.reason) for u in decoded.bad)
+    def _quarantine(self, decoded: Decoded, messages: Held) -> None:
+        """Keep aside, raw, the messages that would not decode."""
+        self.bad.extend(Quarantined(messages.offsets[u.index], messages.timestamps[u.index],
+                                    messages.keys[u.index], messages.values[u.index], u.reason)
+                        for u in decoded.bad)
 
     def should_flush(self, policy: FlushPolicy, now: float, caught_up: bool,
                      idle_s: float, finishing: bool = False) -> bool:
