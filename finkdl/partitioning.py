@@ -116,13 +116,6 @@ def group_rows(table: pa.Table, part: Partitioning) -> dict[Label, np.ndarray]:
     return groups
 
 
-def indices(rows: np.ndarray) -> pa.Array:
-    """Row indices as an Arrow array for ``take``. Not ``pa.array(rows)``: given a NumPy array,
-    that imports pandas when it is installed, half a second of CPU in every worker."""
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
-
-
 def segment(value: object) -> str:
     """A label as one safe folder-name component, percent-encoded as Hive readers expect.
 

@@ -59,8 +59,8 @@ def warm_heap(nbytes: int, block: int = 1 << 20) -> None:
 
 
 def batch_size(mean_message_bytes: float, target_bytes: int = 4 * 1024 * 1024) -> int:
-    """Messages per consume call: large batches amortise decoding, ~4 MB bounds memory
-    (a batch is held about three times over while it becomes Arrow)."""
+    """Messages per consume call: large batches amortise the reading of their labels and the
+    Python work per call; ~4 MB bounds what one call brings in at once."""
     return int(min(5000, max(1, target_bytes // max(mean_message_bytes, 1))))
 
 
