@@ -214,6 +214,15 @@ def test_files_of_rows_as_large_as_cutouts_use_snappy_instead_of_zstd(tmp_path):
     assert _codecs(tmp_path, table) == {"noise": "UNCOMPRESSED", "flux": "SNAPPY"}
 
 
+def test_blobs_in_several_chunks_are_judged_by_the_first_chunk_holding_data(tmp_path):
+    # A flush's first rows may come in chunks, the first of them empty.
+    noise = pa.chunked_array([pa.array([], pa.binary()),
+                              pa.array([os.urandom(20_000) for _ in range(10)]),
+                              pa.array([b"0" * 20_000 for _ in range(10)])])
+    table = pa.table({"noise": noise, "flux": [float(i) for i in range(20)]})
+    assert _codecs(tmp_path, table) == {"noise": "UNCOMPRESSED", "flux": "SNAPPY"}
+
+
 def test_incompressible_blobs_get_no_statistics_and_other_columns_keep_theirs(tmp_path):
     # Min and max of values past 4 KB are never stored; computing them was wasted time.
     table = pa.table({"noise": [os.urandom(20_000) for _ in range(20)],
