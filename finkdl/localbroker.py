@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -75,6 +76,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A new KRaft cluster id: 16 random bytes, base64url. One of 64 starts with '-', which
+    kafka-storage's parser takes for an option ("argument --cluster-id: expected one
+    argument"): such ids are drawn again, as Kafka's own ``Uuid.randomUuid`` does."""
+    while True:
+        cluster = base64.urlsafe_b64encode(random_bytes()).rstrip(b"=").decode()
+        if not cluster.startswith("-"):
+            return cluster
 
 
 @dataclass(frozen=True)
@@ -282,8 +293,7 @@ class LocalBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self._write_config()
         if not (self.workdir / "data" / "meta.properties").exists():
-            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-            args = ["format", "-t", cluster, "-c", str(config)]
+            args = ["format", "-t", cluster_id(), "-c", str(config)]
             if self.secure:  # KRaft keeps SCRAM users in its metadata: add ours before first start
                 args += ["--add-scram", f"SCRAM-SHA-512=[name={self.scram_user},"
                                         f"password={self.scram_password}]"]
