@@ -335,9 +335,6 @@ static int decode_value(Node *n, const uint8_t **pp, const uint8_t *end) {
     return 0;
 }
 
-/* Read past a value of a skipped node, checking only what keeps the reading in bounds: the
- * whole decode at release checks the rest. Arrays and maps written with their byte size are
- * jumped over at once. */
 static inline int skip(Node *n, const uint8_t **pp, const uint8_t *end);
 
 /* skip() for values other than numbers, which it reads past itself. */
@@ -399,9 +396,11 @@ static inline __attribute__((always_inline)) int null_branch(const Node *n, cons
     return branch == n->null_index;
 }
 
-/* Read past a value and its union branch. The commonest values, the numbers of records'
- * fields (light curves: ~400 per alert, read past for the label), are read past inline, a
- * varint without its value. */
+/* Read past a value of a skipped node and its union branch, checking only what keeps the
+ * reading in bounds: the whole decode at release checks the rest. The commonest values, the
+ * numbers of records' fields (light curves: ~400 per alert, read past for the label), are read
+ * past inline, a varint without its value; arrays and maps written with their byte size are
+ * jumped over at once. */
 static inline __attribute__((always_inline)) int skip(Node *n, const uint8_t **pp,
                                                       const uint8_t *end) {
     int null = null_branch(n, pp, end);
