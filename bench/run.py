@@ -4,6 +4,8 @@ One run starts a real local Kafka broker, produces generated Fink-like topics, a
 topic measures, with the same partitions and number of processes:
 
 * the raw ceiling: confluent-kafka reading every message, decoding nothing;
+* the Parquet floor: the same reading, each batch decoded by finkdl's decoder and written to
+  plain Parquet (no compression, statistics, labels or fsync): what writing Parquet costs;
 * ``finkdl download``;
 * fink-client's ``finkctl transfer``, installed from PyPI into its own virtualenv.
 
@@ -37,6 +39,7 @@ from rich.table import Table
 import finkdl
 from finkdl import generator
 from finkdl.localbroker import KAFKA_VERSION, LocalBroker
+from finkdl.startup import WORKER_MEMORY
 
 from fink_client_tool import FinkClient, install
 from measure import Measurement, read_output, run_measured
@@ -94,12 +97,13 @@ WORKLOADS = [
 
 @dataclass(frozen=True)
 class Topic:
-    """A produced topic and what its raw ceiling read (which also gives its size in bytes)."""
+    """A produced topic, its raw ceiling (which also gives its size in bytes) and its Parquet floor."""
 
     spec: TopicSpec
     name: str
     produced: int
     raw: "Result"
+    floor: "Result"
     value_bytes: int
 
     @property
@@ -138,7 +142,7 @@ class Bench:
         self.finkdl = Path(sys.executable).with_name("finkdl")
 
     def topic(self, spec: TopicSpec) -> Topic:
-        """The topic of a spec, produced (and read once at raw speed) on first use."""
+        """The topic of a spec, produced (and its ceiling and floor measured) on first use."""
         if spec.key not in self.topics:
             n = spec.alerts // self.divisor
             name = f"ftransfer_ztf_2026-11-28_{uuid.uuid4().int % 10**6:06d}"
@@ -150,19 +154,26 @@ class Bench:
                 spec.partitions)
             wait_for_group_coordinator(self.broker.servers, name)
             runs = [self._raw(name, spec.partitions, produced) for _ in range(SHORT_RUNS)]
+            floors = [self._raw(name, spec.partitions, produced, floor=True)[0]
+                      for _ in range(SHORT_RUNS)]
             self.topics[spec.key] = Topic(spec, name, produced, median_of([r for r, _ in runs]),
-                                          runs[0][1])
+                                          median_of(floors), runs[0][1])
         return self.topics[spec.key]
 
-    def _raw(self, topic: str, processes: int, produced: int) -> tuple[Result, int]:
-        run = self._run_dir("raw")
+    def _raw(self, topic: str, processes: int, produced: int, floor: bool = False
+             ) -> tuple[Result, int]:
+        """The raw ceiling, or the Parquet floor; both with the allocator settings of finkdl's
+        workers (finkdl.startup), which the floor's batches of megabytes need as theirs do."""
+        tool = "Parquet floor" if floor else "raw ceiling"
+        run = self._run_dir(tool.split()[0].lower())
         cmd = [sys.executable, str(BENCH / "raw_ceiling.py"), "--servers", self.broker.servers,
                "--topic", topic, "--group-id", _group("raw"), "--processes", str(processes)]
-        m = run_measured(cmd, run / "logs", limit_s=RUN_LIMIT_S)
+        cmd += ["--parquet", str(run / "out")] if floor else []
+        m = run_measured(cmd, run / "logs", env={**WORKER_MEMORY, **os.environ}, limit_s=RUN_LIMIT_S)
         counts = _last_json(m.stdout)
         messages, value_bytes = counts.get("messages", 0), counts.get("bytes", 0)
         notes = [m.failure(), _count_note(messages, produced, "messages read")]
-        result = Result("raw ceiling", processes, m.ended - m.started, messages, None, m.peak_rss,
+        result = Result(tool, processes, m.ended - m.started, messages, None, m.peak_rss,
                         m.peak_process_rss, _join(notes))
         self._done(result, run)
         return result, value_bytes
@@ -302,13 +313,14 @@ def _join(notes: list[str | None]) -> str:
 # --- the table ------------------------------------------------------------------------
 
 HEADERS = ["Workload", "Tool", "Procs", "Time (s)", "Alerts/s", "MB/s", "Peak RSS (MB)",
-           "Peak RSS 1 proc (MB)", "Files", "Rows on disk", "finkdl ÷ fink-client", "finkdl ÷ raw", "Note"]
+           "Peak RSS 1 proc (MB)", "Files", "Rows on disk", "÷ fink-client", "÷ raw ceiling", "Note"]
 
 
 def table_rows(workload: Workload, topic: Topic, finkdl_results: list[Result],
                fink_client: Result | None) -> list[list[str]]:
-    """The rows of one workload: raw ceiling and fink-client next to finkdl when compared."""
-    results = ([topic.raw] if workload.compare else []) + finkdl_results
+    """The rows of one workload: raw ceiling, Parquet floor and fink-client next to finkdl when
+    compared."""
+    results = ([topic.raw, topic.floor] if workload.compare else []) + finkdl_results
     results += [fink_client] if fink_client else []
     rows = []
     for r in results:
@@ -323,7 +335,7 @@ def table_rows(workload: Workload, topic: Topic, finkdl_results: list[Result],
             f"{r.files:,}" if r.files is not None else "—",
             f"{r.alerts:,}" if r.files is not None else "—",
             _ratio(r, fink_client) if is_finkdl else "",
-            _ratio(r, topic.raw) if is_finkdl else "",
+            _ratio(r, topic.raw) if is_finkdl or r is topic.floor else "",
             r.note,
         ])
     return rows
@@ -396,17 +408,20 @@ def flushes_per_partition(topic: Topic) -> int:
 LEGEND = """\
 Time runs from process start to the newest output file: both tools then wait their
 timeout for new alerts, which is not work. The raw ceiling (confluent-kafka reading every
-message, no decoding) ends when its processes exit. Alerts/s counts rows read back from
-disk with pyarrow.dataset (messages read, for the raw ceiling); MB/s is that times the
+message with finkdl's fetch settings, no decoding) ends when its processes exit; so does the
+Parquet floor (the same reading, each batch decoded by finkdl's decoder and appended to one
+uncompressed Parquet file per partition: no statistics, labels, fsync or consumer group, the
+least that writing Parquet with pyarrow costs here). Alerts/s counts rows read back from
+disk with pyarrow.dataset (messages read, for the raw ceiling and floor); MB/s is that times the
 mean Kafka message size. Peak RSS is summed over each process tree, sampled every 0.2 s;
 "1 proc" is the largest RSS one process of the tree reached (for finkdl, a worker; RSS counts
 the pages a worker shares with the fork server it started from, so the sum overstates use).
 Ratios compare alerts/s. Every run has a fresh consumer group and output folder. finkdl and
-the raw ceiling take seconds, where a moment of the machine's noise is a large share: each is
+the raw ceiling and floor take seconds, where a moment of the machine's noise is a large share: each is
 run 3 times and the median run is shown (its note lists all three; peak RSS is the largest of
 the three); so is fink-client where its first run took less than a minute (packets with
 cutouts), else it runs once. finkdl's and fink-client's runs alternate, so that both meet the
-machine's speed as it drifts from minute to minute. The raw ceiling is measured once
+machine's speed as it drifts from minute to minute. The raw ceiling and floor are measured once
 per topic, a finkdl run with the same topic, partitioning and workers once (scaling's 4-worker
 row is the lightcurve-finkclass run when both are selected).
 """

@@ -11,6 +11,9 @@ import os
 import sys
 
 WORKER_MODULE = "finkdl.workers.partition_worker"
+WORKER_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(64 * 1024 * 1024),  # see _worker_memory
+                 "MALLOC_TRIM_THRESHOLD_": str(256 * 1024 * 1024),
+                 "ARROW_DEFAULT_MEMORY_POOL": "system"}
 
 
 def worker_context() -> mp.context.BaseContext:
@@ -42,9 +45,8 @@ def _worker_memory() -> None:
     Arrow allocates from glibc too (its default, mimalloc, kept a high-water mark of its own
     beside glibc's: a worker's RSS was the sum of both, 253-312 MB on light curves against
     222-242 MB with one allocator, at the same speed, measured)."""
-    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(64 * 1024 * 1024))
-    os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", str(256 * 1024 * 1024))
-    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    for name, value in WORKER_MEMORY.items():
+        os.environ.setdefault(name, value)
 
 
 def _single_threaded_numpy() -> None:
