@@ -2,9 +2,9 @@
 
 ``raw_ceiling.py --parquet DIR`` hands each batch it reads to a ``ParquetFloor``, which
 decodes it with finkdl's decoder and appends it to one uncompressed Parquet file per
-partition, without statistics, labels, fsync or commits. finkdl writes compressed files,
-one per label, durably, after a consumer group formed: it can come close to this floor,
-not pass it.
+partition, without statistics, labels, fsync, commits or a consumer group. finkdl does all
+of these besides (and compresses), so the floor shows how much of the distance between finkdl
+and the raw ceiling is writing Parquet itself.
 """
 from __future__ import annotations
 
