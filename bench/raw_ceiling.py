@@ -4,7 +4,7 @@ Like the downloaders, it uses one consumer per process, each assigned some of th
 partitions, and stops at the high watermarks seen at start. Its consumers fetch with finkdl's
 own settings (finkdl.kafka): with librdkafka's defaults, a consumer whose local queue fills
 stops fetching for a whole second (fetch.queue.backoff.ms), and a gigabyte of cutouts then
-took 2.9-3.0 s instead of 1.1-1.3 (0.8-1.0 with these settings, measured): a ceiling that a
+took 2.9-3.0 s instead of 1.1-1.3 (0.8-1.2 with these settings, measured): a ceiling that a
 downloader could beat.
 
 With ``--parquet DIR`` it measures the Parquet floor instead (bench/parquet_floor.py): the
