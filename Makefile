@@ -25,7 +25,7 @@ demo: $(STAMP) broker-jars
 	$(BIN)/finkdl demo
 
 broker-jars: $(STAMP)
-	$(BIN)/python -c "from finkdl.localbroker import kafka_jars; print(kafka_jars())"
+	$(BIN)/python -c "from finkdl.local.broker import kafka_jars; print(kafka_jars())"
 
 $(STAMP): setup.cfg setup.py pyproject.toml finkdl/_avro.c
 	$(PYTHON) -m venv $(VENV)

@@ -37,9 +37,9 @@ from rich.console import Console
 from rich.table import Table
 
 import finkdl
-from finkdl import generator
-from finkdl.localbroker import KAFKA_VERSION, LocalBroker
-from finkdl.startup import WORKER_MEMORY
+from finkdl.local import generator
+from finkdl.local.broker import KAFKA_VERSION, LocalBroker
+from finkdl.processes import WORKER_MEMORY
 
 from fink_client_tool import FinkClient, install
 from measure import Measurement, read_output, run_measured
@@ -163,7 +163,7 @@ class Bench:
     def _raw(self, topic: str, processes: int, produced: int, floor: bool = False
              ) -> tuple[Result, int]:
         """The raw ceiling, or the Parquet floor; both with the allocator settings of finkdl's
-        workers (finkdl.startup), which the floor's batches of megabytes need as theirs do."""
+        workers (finkdl.processes), which the floor's batches of megabytes need as theirs do."""
         tool = "Parquet floor" if floor else "raw ceiling"
         run = self._run_dir(tool.split()[0].lower())
         cmd = [sys.executable, str(BENCH / "raw_ceiling.py"), "--servers", self.broker.servers,
@@ -360,7 +360,13 @@ def write_markdown(rows: list[list[str]], header: str, targets: list[str]) -> No
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     checks = "Targets (issue: performance):\n\n" + "\n".join(f"- {t}" for t in targets)
-    RESULTS.write_text(header + "\n\n" + "\n".join(lines) + "\n\n" + checks + "\n\n" + LEGEND)
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    notes = old[old.index(NOTES):] if NOTES in old else ""  # written by hand: kept
+    RESULTS.write_text(header + "\n\n" + "\n".join(lines) + "\n\n" + checks + "\n\n" + LEGEND
+                       + ("\n" + notes if notes else ""))
+
+
+NOTES = "## Reading the figures, and the measurements behind the design"
 
 
 # (workload, what, measure, at least): ratios of alerts/s, "fink-client" or "raw"

@@ -1,13 +1,13 @@
 """What a worker holds for one partition between two flushes, and when to flush it.
 
 Messages are held raw, each with its label, read as they arrive from the label's column
-alone (the rest of a value is read past: ~2 µs per alert). A label's messages are decoded
+alone (the rest of a value is read past, not stored). A label's messages are decoded
 together when they leave the buffer, so each label's rows come out of the decoder as one
 table, contiguous, with nothing to gather; and a label can leave on its own. Past a few tens
 of MB the worker releases the largest label to the flush's open files (finkdl.writer.Spool):
-the buffer never holds a whole flush, and a label's row group is about twice its share of the
-buffer (measured on alerts with cutouts: row groups of ~60 alerts cost twice as much to write
-per alert as ~240). Values that would not decode go to the quarantine with their offsets.
+the buffer never holds a whole flush, and the largest label leaving first makes row groups
+as large as the budget allows (small row groups cost more to write per alert). Values that
+would not decode go to the quarantine with their offsets.
 """
 from __future__ import annotations
 

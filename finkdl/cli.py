@@ -15,18 +15,20 @@ from rich.table import Table
 
 from . import __version__
 from .arrow_schema import arrow_schema
-from .config import (FORMATS, SURVEYS, Connection, DownloadConfig, FlushPolicy, credentials_path,
+from .config import (FORMATS, Connection, DownloadConfig, FlushPolicy, credentials_path,
                      readable_by_others, resolve_connection, write_credentials)
-from .plan import find_schema, topic_offsets
-from .dashboard import Rates, free_space, progress_json, progress_line, render
-from .download import RunView, Summary, download
+from .dashboard import progress_json, progress_line, render
+from .download import download
 from .errors import ConfigError, ExitCode, FinkdlError
 from .folder import read_folder_schema
 from .merge import CONFLICT, merge_schemas
-from .verify import verify
+from .plan import find_schema, topic_offsets
+from .progress import RunView, Summary
+from .storage import LocalDisk
+from .surveys import FINK_TOPIC_PREFIXES, SURVEYS
+from .verify import IdCheck, verify
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-FINK_TOPIC_PREFIXES = ("ftransfer_", "fxmatch_", "fink_ai_")
 
 
 def handle_errors(func):
@@ -54,7 +56,7 @@ def connection_options(func):
                      "[default: from FINKDL_SERVERS or ~/.finkclient/<survey>_credentials.yml]"),
         click.option("--group-id", envvar="FINKDL_GROUP_ID", help="Consumer group id (shared by "
                      "every finkdl of one download, on any host)."),
-        click.option("--survey", type=click.Choice(SURVEYS), default="ztf", show_default=True),
+        click.option("--survey", type=click.Choice(list(SURVEYS)), default="ztf", show_default=True),
         click.option("--ca-file", envvar="FINKDL_CA_FILE", type=click.Path(exists=True, dir_okay=False),
                      help="CA certificate (PEM) of TLS servers: turns on SASL_SSL."),
     ]):
@@ -158,11 +160,11 @@ def warn_about(topic: str, survey: str) -> None:
 
 
 def run_with_progress(cfg: DownloadConfig, mode: str, interval: float) -> Summary:
-    rates = Rates()
     if mode == "dashboard":
         latest: list[RunView] = []
+        storage = LocalDisk(cfg.outdir)
         with Live(console=err_console, refresh_per_second=4, transient=False,
-                  get_renderable=lambda: render(latest[-1], rates, free_space(cfg.outdir))
+                  get_renderable=lambda: render(latest[-1], storage.free_space())
                   if latest else "finkdl: connecting…") as _live:
             return download(cfg, on_update=lambda view: latest[:1].clear() or latest.append(view))
     if mode in ("plain", "json"):
@@ -171,7 +173,7 @@ def run_with_progress(cfg: DownloadConfig, mode: str, interval: float) -> Summar
         def report(view: RunView) -> None:
             if view.now - last[0] >= interval:
                 last[0] = view.now
-                line = progress_json(view) if mode == "json" else progress_line(view, rates)
+                line = progress_json(view) if mode == "json" else progress_line(view)
                 click.echo(line, err=True)
         return download(cfg, on_update=report)
     return download(cfg)
@@ -216,15 +218,26 @@ def verify_command(outdir: Path) -> None:
                 click.echo(f"  OVERLAP: offsets {a}-{b} written twice")
             for text in pr.incomplete:
                 click.echo(f"  INCOMPLETE: range {text}")
-    dup = len(report.duplicates)
     n_partitions = sum(len(partitions) for partitions in report.topics.values())
     click.echo(f"total: {report.rows:,} rows in {n_partitions} partitions"
-               + (f" of {len(report.topics)} topics" if several else "")
-               + f"; {dup} duplicate {report.id_column or 'id'} values")
+               + (f" of {len(report.topics)} topics" if several else ""))
+    click.echo(id_check_line(report.ids))
+    for reason, rows in sorted(report.ids.unchecked.items()):
+        click.echo(f"  NOT CHECKED for duplicates: {rows:,} rows, as {reason}")
+    for (name, value), n in sorted(report.duplicates.items(), key=str)[:20]:
+        click.echo(f"  DUPLICATE: {name} {value} is on disk {n} times")
     if not report.ok:
         click.echo("verify: FAILED", err=True)
         sys.exit(ExitCode.ERROR)
     click.echo("verify: OK")
+
+
+def id_check_line(ids: IdCheck) -> str:
+    """How many rows the duplicate check covered, by which id, and what it found."""
+    if not ids.checked:
+        return "duplicates: no row could be checked (see below)"
+    by = ", ".join(f"{n:,} by {name}" for name, n in ids.checked.items())
+    return f"duplicates: {len(ids.duplicates)} duplicate id values among {sum(ids.checked.values()):,} rows checked ({by})"
 
 
 @main.command("offsets")
@@ -272,7 +285,7 @@ def schema_command(topic: str, servers: str | None, group_id: str | None, survey
     if other is None:
         return
     if Path(other).exists():
-        stored = read_folder_schema(Path(other))
+        stored = read_folder_schema(LocalDisk(Path(other)))
         if stored is None:
             raise ConfigError(f"{other} holds no download of finkdl",
                               hint="name another topic, or an output folder of `finkdl download`")
@@ -312,7 +325,7 @@ def print_diff(new: pa.Schema, topic: str, old: pa.Schema, other: str, kind: str
 @click.option("--password", prompt=True, hide_input=True, help="Asked without echo when omitted.")
 @click.option("--group-id", prompt=True, help="Your consumer group id.")
 @click.option("--servers", prompt=True, help="Fink's Kafka servers HOST:PORT,...")
-@click.option("--survey", type=click.Choice(SURVEYS), default="ztf", show_default=True)
+@click.option("--survey", type=click.Choice(list(SURVEYS)), default="ztf", show_default=True)
 @click.option("--maxtimeout", type=float, default=10.0, show_default=True)
 @handle_errors
 def register_command(username: str, password: str, group_id: str, servers: str, survey: str,
@@ -333,7 +346,7 @@ def register_command(username: str, password: str, group_id: str, servers: str, 
 @handle_errors
 def demo_command(alerts: int, outdir: Path, partition_by: str, progress: str) -> None:
     """Start a local Kafka broker, fill a topic with Fink-like alerts, download it, stop."""
-    from .demo import demo_topic  # the broker and generator: loaded here, not on every start
+    from .local.demo import demo_topic  # the broker and generator: loaded here, not on every start
 
     err_console.print(f"starting a local Kafka broker and producing {alerts:,} alerts…")
     with demo_topic(alerts) as (broker, topic):
@@ -356,7 +369,7 @@ def demo_command(alerts: int, outdir: Path, partition_by: str, progress: str) ->
 @click.option("-nconsumers", type=int, default=-1, help="Number of parallel consumers (-1: one per partition).")
 @click.option("-maxtimeout", type=float, help="Seconds to wait for new alerts [default: credentials file].")
 @click.option("-number_partitions", type=int, default=10, help="Accepted for compatibility; read from the topic.")
-@click.option("-survey", type=click.Choice(SURVEYS), default="ztf", show_default=True)
+@click.option("-survey", type=click.Choice(list(SURVEYS)), default="ztf", show_default=True)
 @click.option("-outformat", type=click.Choice(FORMATS), default="parquet", show_default=True)
 @click.option("--restart_from_beginning", is_flag=True, help="Start again from the first alert.")
 @click.option("--dump_schemas", is_flag=True, help="Write the schemas beside the data.")

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Mapping
 
 from .errors import ConfigError
+from .surveys import survey
 
-SURVEYS = ("ztf", "lsst")
 FORMATS = ("parquet", "avro")
-PARTITION_CHOICES = ("none", "finkclass", "tnsclass", "classId", "time")
 
 
 @dataclass(frozen=True)
@@ -84,9 +83,9 @@ class DownloadConfig:
     drop_cutouts: bool = False
 
 
-def credentials_path(survey: str, home: Path | None = None) -> Path:
+def credentials_path(survey_name: str, home: Path | None = None) -> Path:
     """fink-client's credentials file for a survey."""
-    return (home or Path.home()) / ".finkclient" / f"{survey}_credentials.yml"
+    return (home or Path.home()) / ".finkclient" / f"{survey(survey_name).credentials}_credentials.yml"
 
 
 def read_credentials(path: Path) -> dict:

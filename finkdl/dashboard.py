@@ -1,18 +1,17 @@
-"""Rendering of a run's progress from worker snapshots: a rich dashboard for terminals,
-plain or JSON lines for batch jobs. Pure functions of a ``RunView``; nothing here talks to
-Kafka or the workers."""
+"""Rendering of a run's progress: a rich dashboard for terminals, plain or JSON lines for
+batch jobs. Pure functions of a ``RunView`` (finkdl.progress), which holds the numbers and
+the rates; nothing here talks to Kafka or the workers."""
 from __future__ import annotations
 
 import json
-import shutil
-from collections import Counter, deque
+from collections import Counter
 
 from rich.console import Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .download import RunView
+from .progress import RunView
 
 LOW_DISK_BYTES = 2 * 1024**3
 
@@ -34,37 +33,12 @@ def human_time(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-class Rates:
-    """Alerts/s and MB/s over a recent window, from successive snapshots (clock given)."""
-
-    def __init__(self, window_s: float = 5.0) -> None:
-        self.window_s = window_s
-        self.samples: dict[object, deque] = {}
-
-    def update(self, key: object, now: float, count: int, nbytes: int) -> tuple[float, float]:
-        samples = self.samples.setdefault(key, deque())
-        samples.append((now, count, nbytes))
-        while len(samples) > 2 and now - samples[0][0] > self.window_s:
-            samples.popleft()
-        t0, c0, b0 = samples[0]
-        dt = now - t0
-        return ((count - c0) / dt, (nbytes - b0) / dt) if dt > 0 else (0.0, 0.0)
-
-
-def totals(view: RunView) -> tuple[int, int, int]:
-    """Alerts received, bytes received, alerts to fetch (planned lag, at least what came)."""
-    received = sum(w.received for w in view.workers.values())
-    nbytes = sum(w.received_bytes for w in view.workers.values())
-    return received, nbytes, max(view.plan.to_fetch, received)
-
-
-def render(view: RunView, rates: Rates, free_disk: int | None = None):
+def render(view: RunView, free_disk: int | None = None):
     """The whole dashboard as one rich renderable."""
     cfg = view.config
     elapsed = view.now - view.started
-    received, nbytes, target = totals(view)
-    rate, mbps = rates.update("total", view.now, received, nbytes)
-    eta = (target - received) / rate if rate > 0 and target > received else None
+    received, target = view.received, view.to_fetch
+    rate, mbps, eta = view.rate.per_s, view.rate.bytes_per_s, view.eta_s
     header = Text.assemble(("finkdl ", "bold cyan"), (cfg.topic, "bold"),
                            f"  group {cfg.connection.group_id}  broker {cfg.connection.servers}\n",
                            f"→ {cfg.outdir}   elapsed {human_time(elapsed)}   ETA {human_time(eta)}")
@@ -78,9 +52,9 @@ def render(view: RunView, rates: Rates, free_disk: int | None = None):
     rows = sorted(((st.partition, w, st) for w in view.workers.values() for st in w.partitions),
                   key=lambda r: r[0])
     for p, w, st in rows:
-        p_rate, p_mb = rates.update(("p", p), view.now, st.position or 0, st.fetched_bytes)
+        p_rate = view.partition_rate(p)
         table.add_row(str(p), str(w.pid), _state(st.state), _num(st.committed), _num(st.position),
-                      _num(st.high), _num(st.lag), f"{p_rate:,.0f}", f"{p_mb / 1e6:.1f}",
+                      _num(st.high), _num(st.lag), f"{p_rate.per_s:,.0f}", f"{p_rate.bytes_per_s / 1e6:.1f}",
                       str(st.files), f"{w.cpu_percent:.0f}", human_bytes(w.rss), view.trouble(w))
     for w in view.workers.values():
         if not w.partitions:
@@ -109,10 +83,9 @@ def _state(state: str) -> Text:
     return Text(state, style=_STATE_STYLE.get(state, ""))
 
 
-def progress_line(view: RunView, rates: Rates) -> str:
+def progress_line(view: RunView) -> str:
     """One plain line for logs of batch jobs."""
-    received, nbytes, target = totals(view)
-    rate, _ = rates.update("line", view.now, received, nbytes)
+    received, nbytes, target, rate = view.received, view.received_bytes, view.to_fetch, view.rate.per_s
     done = sum(1 for w in view.workers.values() for st in w.partitions if st.state == "done")
     parts = sum(len(w.partitions) for w in view.workers.values())
     pct = 100.0 * received / target if target else 100.0
@@ -126,17 +99,10 @@ def progress_line(view: RunView, rates: Rates) -> str:
 
 def progress_json(view: RunView) -> str:
     """One JSON line per report, for machines."""
-    received, nbytes, target = totals(view)
+    received, nbytes, target = view.received, view.received_bytes, view.to_fetch
     return json.dumps({
         "elapsed_s": round(view.now - view.started, 3), "received": received, "bytes": nbytes,
         "to_fetch": target,
         "partitions": [{"partition": st.partition, "state": st.state, "committed": st.committed,
                         "position": st.position, "high": st.high, "lag": st.lag, "files": st.files}
                        for w in view.workers.values() for st in w.partitions]})
-
-
-def free_space(path) -> int | None:
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return None

@@ -7,87 +7,23 @@ from __future__ import annotations
 
 import queue as queue_module
 import time
-from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from .config import DownloadConfig, WorkerPlan
 from .errors import ExitCode, FinkdlError, Interrupted, WorkerError
-from .plan import RunPlan, committed_to_end, make_plan
-from .startup import run_worker, worker_context
-from .stats import WorkerFailure, WorkerSnapshot
+from .plan import committed_to_end, make_plan
+from .progress import RunView, Summary
+from .processes import run_worker, worker_context
+from .stats import WorkerFailure
 
 GRACE_S = 9.0  # workers flush and commit within this; with shutdown, the run ends within 10 s
 JOIN_WAIT_S = 10.0
-SILENT_S = 3.0  # workers report every 0.3 s
 RECHECK_S = 2.0  # how often to ask the group about partitions no worker of this run finished
-# A worker faults in the memory of its buffers before its first batch
-# (finkdl.workers.partition_worker.warm_heap): about its heap at its peak (150-170 MB of
-# private memory measured, 32 MB of it alerts), so its peak RSS stays where it was...
+# A worker with this many alerts to read, at least, faults in about its heap at its peak while
+# its consumer group forms (workers.worker.warm_heap); a smaller download is over in moments,
+# and would hold that memory per worker for nothing.
 WARM_BYTES = 128 * 1024 * 1024
-# ...when it has this many alerts to read, at least: a smaller download is over in moments,
-# and would hold 128 MB per worker for nothing.
 WARM_MIN_ALERTS = 2_000
-
-
-@dataclass
-class RunView:
-    """What a display needs: the run's settings, its plan and the latest snapshot of each worker."""
-
-    config: DownloadConfig
-    plan: RunPlan
-    started: float
-    workers: dict[int, WorkerSnapshot] = field(default_factory=dict)
-    failures: list[WorkerFailure] = field(default_factory=list)
-    stopping: str | None = None
-    now: float = 0.0
-    heard: dict[int, float] = field(default_factory=dict)  # when each worker last reported
-
-    def total(self, name: str) -> int:
-        """A worker total (written, written_bytes, files, quarantined) summed over workers."""
-        return sum(getattr(w, name) for w in self.workers.values())
-
-    def trouble(self, worker: WorkerSnapshot) -> str:
-        """What a worker is held up by: its last error, or a silence (a call blocked on the
-        broker or the disk reports nothing until it returns); '' when all is well."""
-        silent = self.now - self.heard.get(worker.worker, self.now)
-        if silent >= SILENT_S and not worker.done:
-            return f"no report for {silent:.0f} s (waiting on the broker or the disk)"
-        return worker.error or ""
-
-
-@dataclass
-class Summary:
-    """The outcome of a run, for the final report and the exit code."""
-
-    view: RunView
-    wall_s: float
-    outcome: ExitCode
-    error: FinkdlError | None = None
-
-    @property
-    def alerts(self) -> int:
-        return self.view.total("written")
-
-    @property
-    def bytes(self) -> int:
-        return self.view.total("written_bytes")
-
-    @property
-    def files(self) -> int:
-        return self.view.total("files")
-
-    @property
-    def quarantined(self) -> int:
-        return self.view.total("quarantined")
-
-    @property
-    def labels(self) -> Counter:
-        total: Counter = Counter()
-        for w in self.view.workers.values():
-            total.update(w.labels)
-        return total
 
 
 def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda v: None,
@@ -135,7 +71,7 @@ def _watch(procs, reports, go, view: RunView, on_update, clock) -> FinkdlError |
     checked = float("-inf")
     while True:
         _drain(reports, view, timeout=0.2)
-        view.now = clock()
+        view.tick(clock())
         if not go.is_set() and (view.now - view.started > JOIN_WAIT_S or (
                 len(view.workers) == len(procs) and all(w.partitions for w in view.workers.values()))):
             go.set()
@@ -175,7 +111,7 @@ def _wind_down(procs, reports, stop, view: RunView, on_update, clock) -> None:
         deadline = clock() + GRACE_S
         while any(p.is_alive() for p in procs) and clock() < deadline:
             _drain(reports, view, timeout=0.1)
-            view.now = clock()
+            view.tick(clock())
             on_update(view)
     except KeyboardInterrupt:
         view.stopping = "stopped at once: nothing uncommitted was kept"
@@ -187,18 +123,14 @@ def _wind_down(procs, reports, stop, view: RunView, on_update, clock) -> None:
             proc.join()
     if not killed:  # one killed while sending a report may have left half of it in the queue
         _drain(reports, view, timeout=0.0)
-    view.now = clock()
+    view.tick(clock())
 
 
 def _drain(reports, view: RunView, timeout: float) -> None:
     try:
         item = reports.get(timeout=timeout) if timeout else reports.get_nowait()
         while True:
-            if isinstance(item, WorkerSnapshot):
-                view.workers[item.worker] = item
-                view.heard[item.worker] = view.now
-            elif isinstance(item, WorkerFailure):
-                view.failures.append(item)
+            view.receive(item)
             item = reports.get_nowait()
     except queue_module.Empty:
         return

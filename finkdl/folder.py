@@ -21,19 +21,15 @@ file to it:
 - ``_quarantine`` keeps its own fixed schema; Avro files are left as they are: each carries
   its writer schema, and Avro readers resolve versions themselves.
 
-Every process writing into the folder (a run's workers, other runs sharing it) coordinates
-through a lock file: writing or deleting data files holds it shared, widening holds it
-exclusive. So no file is written in a schema being replaced, and no file deleted (a crash's
-leftover) comes back through a rewrite. Where the file system has no locks (Lustre mounted
-without ``flock``) they are skipped: a widening is then safe only while nothing else writes.
+Every process writing into the folder (a run's workers, other runs sharing it) holds the
+folder's lock (``Storage.locked``): shared while writing or deleting data files, exclusive
+while widening. So no file is written in a schema being replaced, and no file deleted (a
+crash's leftover) comes back through a rewrite.
 """
 from __future__ import annotations
 
 import base64
-import errno
-import fcntl
 import json
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,12 +41,10 @@ import pyarrow.parquet as pq
 from .errors import ConfigError, OutputError
 from .merge import merge_or_refuse
 from .naming import META_DIR, QUARANTINE_DIR
-from .offsets import DataFile, scan
-from .writer import rewrite, write_durably
+from .storage import DataFile, Storage
+from .writer import rewrite
 
 SCHEMA_FILE = "folder-schema.json"
-LOCK_FILE = "folder.lock"
-_NO_LOCKS = (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK)
 
 
 @dataclass(frozen=True)
@@ -80,13 +74,14 @@ def from_json(text: str, origin: str) -> FolderSchema:
                           hint="delete it: the next download rebuilds it from the data files") from exc
 
 
-def read_folder_schema(outdir: Path) -> FolderSchema | None:
+def read_folder_schema(storage: Storage) -> FolderSchema | None:
     """The folder's schema: from its file, else from its data files (a folder written before
     finkdl kept that file), else None (a new folder)."""
+    outdir = storage.root
     path = outdir / META_DIR / SCHEMA_FILE
     if path.exists():
         return from_json(path.read_text(), str(path))
-    files = data_files(outdir)
+    files = data_files(storage)
     if not files:
         return None
     schema = pa.schema([])
@@ -99,14 +94,14 @@ def read_folder_schema(outdir: Path) -> FolderSchema | None:
     return FolderSchema(schema, keys)
 
 
-def data_files(outdir: Path) -> list[DataFile]:
+def data_files(storage: Storage) -> list[DataFile]:
     """finkdl's data files of a folder, without the quarantine."""
-    return [f for f in scan(outdir) if QUARANTINE_DIR not in f.path.relative_to(outdir).parts]
+    return [f for f in storage.files() if QUARANTINE_DIR not in f.path.relative_to(storage.root).parts]
 
 
-def stale_files(outdir: Path, schema: pa.Schema) -> list[Path]:
+def stale_files(storage: Storage, schema: pa.Schema) -> list[Path]:
     """Parquet data files not in ``schema``."""
-    return [f.path for f in data_files(outdir)
+    return [f.path for f in data_files(storage)
             if f.range.ext == "parquet" and not pq.read_schema(f.path).equals(schema)]
 
 
@@ -117,9 +112,10 @@ def _partitioned_by(keys: tuple[str, ...]) -> str:
 class Folder:
     """One process's handle on an output folder's schema and lock."""
 
-    def __init__(self, outdir: Path) -> None:
-        self.outdir = outdir
-        self.path = outdir / META_DIR / SCHEMA_FILE
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.outdir = storage.root
+        self.path = self.outdir / META_DIR / SCHEMA_FILE
         self._seen: tuple[int, int, int] | None = None
         self._schema: pa.Schema | None = None
 
@@ -131,8 +127,8 @@ class Folder:
         brought to it; ``check_files`` brings to it any file still in an older schema (a crash
         mid-way), once, before a run.
         """
-        with self._locked(fcntl.LOCK_EX):
-            stored = read_folder_schema(self.outdir)
+        with self.storage.locked(exclusive=True):
+            stored = read_folder_schema(self.storage)
             if stored is not None and stored.keys != tuple(keys):
                 raise ConfigError(f"{self.outdir} is partitioned by {_partitioned_by(stored.keys)}, "
                                   f"this download by {_partitioned_by(keys)}: its folders would "
@@ -143,16 +139,16 @@ class Folder:
             changed = stored is None or not merged.equals(stored.schema) or not self.path.exists()
             if changed:
                 text = to_json(FolderSchema(merged, tuple(keys))).encode()
-                write_durably(self.path, lambda sink: sink.write(text))
+                self.storage.write_durably(self.path, lambda sink: sink.write(text))
             if changed or check_files:
-                for path in stale_files(self.outdir, merged):
-                    rewrite(path, merged)
+                for path in stale_files(self.storage, merged):
+                    rewrite(self.storage, path, merged)
             return merged
 
     @contextmanager
     def writing(self) -> Iterator[pa.Schema]:
         """Hold the folder (shared) while writing or deleting data files; gives its schema."""
-        with self._locked(fcntl.LOCK_SH):
+        with self.storage.locked(exclusive=False):
             yield self.current()
 
     def current(self) -> pa.Schema:
@@ -167,21 +163,3 @@ class Folder:
             self._schema = from_json(self.path.read_text(), str(self.path)).schema
             self._seen = seen
         return self._schema
-
-    @contextmanager
-    def _locked(self, mode: int) -> Iterator[None]:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path.parent / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.path.parent}: {exc.strerror}",
-                              hint="choose another --outdir") from exc
-        try:
-            try:
-                fcntl.flock(fd, mode)
-            except OSError as exc:
-                if exc.errno not in _NO_LOCKS:
-                    raise
-            yield
-        finally:
-            os.close(fd)  # releases the lock

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -131,14 +132,50 @@ def _patiently(call, timeout: float, what: str):
             return call(max(0.5, deadline - time.monotonic()))
         except KafkaException as exc:
             err = exc.args[0]
-            if not (err.retriable() or err.code() in RETRIABLE) or time.monotonic() >= deadline:
+            if not retriable(err) or time.monotonic() >= deadline:
                 raise BrokerError(f"{what}: {err.str()}") from exc
             time.sleep(0.2)
 
 
-RETRIABLE = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
-             KafkaError._WAIT_COORD, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
-             KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.REQUEST_TIMED_OUT}
+# Errors that say "try again": librdkafka marks some retriable, not these.
+_RETRIABLE = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
+              KafkaError._WAIT_COORD, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
+              KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.REQUEST_TIMED_OUT}
+# Errors of a commit made while the group hands its partitions out again.
+_REBALANCING = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
+                KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST}
+
+
+def retriable(error: KafkaError) -> bool:
+    """The broker will likely answer if asked again (restarting, electing a coordinator)."""
+    return error.retriable() or error.code() in _RETRIABLE
+
+
+def rebalancing(error: KafkaError) -> bool:
+    """The group took or is taking the partition away: its next owner reads it again."""
+    return error.code() in _REBALANCING
+
+
+def commit_offset(consumer: Consumer, topic: str, partition: int, next_offset: int,
+                  patience_s: float = 60.0, sleep=time.sleep, clock=time.monotonic,
+                  waiting: Callable[[str], None] = lambda reason: None) -> KafkaError | None:
+    """Commit synchronously; the broker's refusal, None when it took the commit.
+
+    A broker that is restarting is waited for (up to ``patience_s``, telling ``waiting`` why
+    each time): the files are already durable, so waiting only delays the commit.
+    """
+    deadline = clock() + patience_s
+    tp = TopicPartition(topic, partition, next_offset)
+    while True:
+        try:
+            result = consumer.commit(offsets=[tp], asynchronous=False)
+            error = next((r.error for r in result or [] if r.error), None)
+        except KafkaException as exc:
+            error = exc.args[0]
+        if error is None or not retriable(error) or clock() >= deadline:
+            return error
+        waiting(f"waiting to commit partition {partition}: {error.str()}")
+        sleep(1.0)
 
 
 def read_all(conn: Connection, topic: str, timeout: float) -> list:

@@ -10,7 +10,9 @@ finkdl before it (``part-P003-…``) hold no topic: it is in the file's metadata
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass
+from typing import Iterable, Protocol, TypeVar
 
 QUARANTINE_DIR = "_quarantine"
 META_DIR = "_finkdl"
@@ -55,3 +57,24 @@ def temporary_range(name: str) -> FileRange | None:
         return None
     return parse_file_name(name[1:].rsplit(".", 2)[0])
 
+
+
+class _Named(Protocol):
+    range: FileRange
+
+
+F = TypeVar("F", bound=_Named)
+
+
+def by_range(files: Iterable[F]) -> dict[tuple[int, int, int], list[F]]:
+    """Files grouped by the range of one flush: (first, last, number of files it was written as)."""
+    groups: dict[tuple[int, int, int], list[F]] = defaultdict(list)
+    for f in files:
+        groups[(f.range.first, f.range.last, f.range.files)].append(f)
+    return dict(groups)
+
+
+def complete_ranges(files: Iterable[F]) -> dict[tuple[int, int], list[F]]:
+    """Ranges (first, last) of one partition whose files are all present."""
+    return {(first, last): group for (first, last, n), group in by_range(files).items()
+            if len(group) == n}

@@ -6,21 +6,22 @@ start only on a run that can succeed.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import TopicPartition
 
 from .arrow_schema import arrow_schema
-from .columns import layout_for
+from .commit import resume
 from .config import Connection, DownloadConfig
-from .errors import BrokerError, ConfigError, OutputError, SchemaError, TopicError
+from .errors import BrokerError, ConfigError, SchemaError, TopicError
 from .folder import Folder
 from .kafka import TopicInfo, committed, describe_topic, open_consumer, read_all, watermarks
+from .layout import layout_for
 from .naming import META_DIR
-from .offsets import resume_point, scan
 from .schema import Schema, load_schema_file, looks_like_schema, parse_schema, schema_topic
+from .stats import lag
+from .storage import LocalDisk, Storage
 
 KEY_SOURCE = "message keys"
 
@@ -105,6 +106,8 @@ def _first_message(conn: Connection, topic: str, timeout: float):
 
 @dataclass(frozen=True)
 class PartitionOffsets:
+    """A partition's offsets, and the group's."""
+
     partition: int
     low: int
     high: int
@@ -112,18 +115,22 @@ class PartitionOffsets:
 
     @property
     def lag(self) -> int:
-        return max(0, self.high - (self.committed if self.committed is not None else self.low))
+        """What the group has still to read."""
+        return lag(self.high, self.committed if self.committed is not None else self.low)
 
 
 @dataclass(frozen=True)
-class PartitionPlan(PartitionOffsets):
-    """A partition's offsets and where this run starts it (after what the folder holds)."""
+class PartitionPlan:
+    """Where this run starts a partition (after what the folder holds), and what it reads."""
 
-    start: int = 0
+    partition: int
+    start: int
+    high: int
 
     @property
     def lag(self) -> int:
-        return max(0, self.high - self.start)
+        """What this run has to read of it."""
+        return lag(self.high, self.start)
 
 
 def topic_offsets(conn: Connection, topic: str, timeout: float) -> list[PartitionOffsets]:
@@ -154,18 +161,6 @@ def committed_to_end(conn: Connection, topic: str, partitions: list[int],
         consumer.close()
 
 
-def check_outdir(outdir: Path) -> None:
-    """Create the output folder and prove it is writable, before any alert is fetched."""
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-        probe = outdir / f".finkdl-probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise OutputError(f"output folder {outdir} is not writable: {exc.strerror}",
-                          hint="choose another --outdir") from exc
-
-
 def make_plan(cfg: DownloadConfig) -> RunPlan:
     if cfg.fmt == "avro" and (cfg.columns or cfg.drop_cutouts):
         raise ConfigError("--columns and --drop-cutouts apply to Parquet output: Avro files "
@@ -174,27 +169,26 @@ def make_plan(cfg: DownloadConfig) -> RunPlan:
     info = TopicInfo(cfg.topic, [o.partition for o in offsets])
     schema, source = find_schema(cfg.connection, cfg.topic, cfg.timeout, cfg.schema_file)
     layout = layout_for(schema, cfg)
-    check_outdir(cfg.outdir)
+    storage = LocalDisk(cfg.outdir)
+    storage.check_writable()
     # Before any data file of the run: refuse a conflicting version, or widen the folder.
-    Folder(cfg.outdir).fit(layout.written, layout.part.keys, f"topic {cfg.topic}", check_files=True)
-    existing = [f for f in scan(cfg.outdir) if f.range.topic == cfg.topic]
-    plans = []
-    for o in offsets:
-        base = o.low if (cfg.from_beginning or o.committed is None) else max(o.committed, o.low)
-        start, _ = resume_point([f for f in existing if f.range.partition == o.partition], base)
-        plans.append(PartitionPlan(o.partition, o.low, o.high, o.committed, start))
+    Folder(storage).fit(layout.written, layout.part.keys, f"topic {cfg.topic}", check_files=True)
+    existing = [f for f in storage.files() if f.range.topic == cfg.topic]
+    plans = [PartitionPlan(o.partition, high=o.high, start=resume(
+                 [f for f in existing if f.range.partition == o.partition], o.low, o.committed,
+                 cfg.from_beginning).start) for o in offsets]
     stop_at = None
     if cfg.limit is not None:
         shares = split_limit({pp.partition: pp.lag for pp in plans}, cfg.limit)
         stop_at = {pp.partition: pp.start + shares[pp.partition] for pp in plans}
     if cfg.dump_schemas:
-        dump_schemas(cfg.outdir, schema)
+        dump_schemas(storage, schema)
     return RunPlan(info, schema, source, plans, stop_at)
 
 
-def dump_schemas(outdir: Path, schema: Schema) -> None:
+def dump_schemas(storage: Storage, schema: Schema) -> None:
     """The Avro and Arrow schemas beside the output (in a folder readers skip)."""
-    folder = outdir / META_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "schema.avsc").write_text(json.dumps(schema.avro, indent=2))
-    (folder / "schema.arrow.txt").write_text(arrow_schema(schema.avro).to_string(show_schema_metadata=False))
+    avro = json.dumps(schema.avro, indent=2).encode()
+    arrow = arrow_schema(schema.avro).to_string(show_schema_metadata=False).encode()
+    storage.write_durably(storage.root / META_DIR / "schema.avsc", lambda f: f.write(avro))
+    storage.write_durably(storage.root / META_DIR / "schema.arrow.txt", lambda f: f.write(arrow))

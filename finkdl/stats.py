@@ -1,7 +1,20 @@
-"""Compact snapshots that workers send a few times a second; the dashboard reads only these."""
+"""What workers report: compact snapshots sent a few times a second, read by the front end."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .naming import QUARANTINE_DIR
+
+if TYPE_CHECKING:
+    from .buffer import Flush
+    from .writer import WrittenFile
+
+
+def lag(end: int, done: int) -> int:
+    """What is left to read of a partition: from where it stands (``done``) to ``end``."""
+    return max(0, end - done)
 
 
 @dataclass
@@ -23,11 +36,34 @@ class PartitionStats:
 
     @property
     def lag(self) -> int | None:
+        """To commit still: from the committed offset to the end (--limit's share, else the topic's)."""
         done = self.committed if self.committed is not None else self.start
         if self.high is None or done is None:
             return None
-        target = self.high if self.quota is None else min(self.high, (self.start or 0) + self.quota)
-        return max(0, target - done)
+        end = self.high if self.quota is None else min(self.high, (self.start or 0) + self.quota)
+        return lag(end, done)
+
+
+@dataclass
+class Tally:
+    """What a worker wrote, kept across rebalances (a partition's stats leave with it)."""
+
+    written: int = 0
+    written_bytes: int = 0
+    files: int = 0
+    quarantined: int = 0
+    labels: Counter = field(default_factory=Counter)
+    quarantine_files: list[str] = field(default_factory=list)
+
+    def add(self, flush: Flush, files: list[WrittenFile]) -> None:
+        self.written += flush.messages
+        self.written_bytes += sum(f.bytes for f in files)
+        self.files += len(files)
+        self.quarantined += len(flush.bad)
+        for f in files:
+            self.labels[f.label] += f.rows
+            if f.label == QUARANTINE_DIR:
+                self.quarantine_files.append(str(f.path))
 
 
 @dataclass

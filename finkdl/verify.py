@@ -1,5 +1,11 @@
 """Prove an output folder exact: per topic and Kafka partition, the offset ranges on disk, their
-gaps and overlaps, row counts against the messages each range held, and duplicate alert ids."""
+gaps and overlaps, row counts against the messages each range held, and duplicate alert ids.
+
+An alert's id is its survey's (finkdl.surveys): ``candid`` for ZTF, ``diaSourceId`` for LSST,
+``alertId`` for ELASTiCC. A folder may hold several kinds (one merged schema, the others'
+ids null): each row is checked by the first id it has, and rows that have none are counted
+apart, with the reason, never silently skipped.
+"""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -9,10 +15,12 @@ from pathlib import Path
 import fastavro
 import pyarrow.parquet as pq
 
-from .naming import QUARANTINE_DIR
-from .offsets import DataFile, scan
+from .naming import QUARANTINE_DIR, by_range
+from .storage import DataFile, LocalDisk
+from .surveys import id_columns
 
-ID_COLUMNS = ("candid", "diaSourceId")
+NULL_ID = "their id is null"
+NO_ID_COLUMN = f"their files have no alert id column ({', '.join(id_columns())})"
 
 
 @dataclass
@@ -38,18 +46,18 @@ class PartitionReport:
 
 
 @dataclass
-class VerifyReport:
-    outdir: Path
-    topics: dict[str, dict[int, PartitionReport]]
-    id_column: str | None
-    duplicates: dict[object, int]
+class IdCheck:
+    """The duplicate check: rows checked per id column, rows not checked per reason."""
 
-    @property
-    def partitions(self) -> dict[int, PartitionReport]:
-        """The partitions of a folder holding one topic (``topics`` has those of several)."""
-        if len(self.topics) > 1:
-            raise ValueError(f"{self.outdir} holds several topics: see .topics")
-        return next(iter(self.topics.values()), {})
+    checked: Counter = field(default_factory=Counter)
+    unchecked: Counter = field(default_factory=Counter)
+    duplicates: dict[tuple[str, object], int] = field(default_factory=dict)
+
+
+@dataclass
+class VerifyReport:
+    topics: dict[str, dict[int, PartitionReport]]
+    ids: IdCheck
 
     def _all(self) -> list[PartitionReport]:
         return [p for parts in self.topics.values() for p in parts.values()]
@@ -59,8 +67,24 @@ class VerifyReport:
         return sum(p.rows for p in self._all())
 
     @property
+    def duplicates(self) -> dict[tuple[str, object], int]:
+        return self.ids.duplicates
+
+    @property
     def ok(self) -> bool:
         return not self.duplicates and all(not (p.gaps or p.overlaps or p.incomplete) for p in self._all())
+
+
+def verify(outdir: Path) -> VerifyReport:
+    files = LocalDisk(outdir).files()
+    by_partition: dict[tuple[str, int], list[DataFile]] = defaultdict(list)
+    for f in files:
+        by_partition[(f.range.topic, f.range.partition)].append(f)
+    reports: dict[str, dict[int, PartitionReport]] = defaultdict(dict)
+    for (topic, p), fs in sorted(by_partition.items()):
+        reports[topic][p] = _check_partition(p, fs)
+    ids = check_ids(f for f in files if QUARANTINE_DIR not in f.path.parts)
+    return VerifyReport(dict(reports), ids)
 
 
 def file_info(f: DataFile) -> tuple[int, int]:
@@ -75,24 +99,9 @@ def file_info(f: DataFile) -> tuple[int, int]:
     return meta.num_rows, int(kv.get(b"finkdl.messages", b"0"))
 
 
-def verify(outdir: Path) -> VerifyReport:
-    files = scan(outdir)
-    by_partition: dict[tuple[str, int], list[DataFile]] = defaultdict(list)
-    for f in files:
-        by_partition[(f.range.topic, f.range.partition)].append(f)
-    reports: dict[str, dict[int, PartitionReport]] = defaultdict(dict)
-    for (topic, p), fs in sorted(by_partition.items()):
-        reports[topic][p] = _check_partition(p, fs)
-    id_column, duplicates = _duplicates([f for f in files if QUARANTINE_DIR not in f.path.parts])
-    return VerifyReport(outdir, dict(reports), id_column, duplicates)
-
-
 def _check_partition(p: int, files: list[DataFile]) -> PartitionReport:
     report = PartitionReport(p)
-    groups: dict[tuple[int, int, int], list[DataFile]] = defaultdict(list)
-    for f in files:
-        groups[(f.range.first, f.range.last, f.range.files)].append(f)
-    for (first, last, n), group in sorted(groups.items()):
+    for (first, last, n), group in sorted(by_range(files).items()):
         rows = messages = 0
         for f in group:
             r, messages = file_info(f)
@@ -114,29 +123,36 @@ def _check_partition(p: int, files: list[DataFile]) -> PartitionReport:
     return report
 
 
-def _duplicates(files: list[DataFile]) -> tuple[str | None, dict[object, int]]:
-    """Alert ids seen more than once across all data files."""
-    counts: Counter = Counter()
-    id_column = None
+def check_ids(files) -> IdCheck:
+    """Every row's id, across all data files: each row by the first id column it has a value in."""
+    seen: Counter = Counter()
+    check = IdCheck()
     for f in files:
-        ids = _ids(f)
-        if ids is None:
+        columns = _id_columns(f)
+        if not columns:
+            check.unchecked[NO_ID_COLUMN] += file_info(f)[0]
             continue
-        id_column = ids[0]
-        counts.update(v for v in ids[1] if v is not None)
-    return id_column, {k: n for k, n in counts.items() if n > 1}
+        for row in zip(*columns.values()):
+            found = next(((name, v) for name, v in zip(columns, row) if v is not None), None)
+            if found is None:
+                check.unchecked[NULL_ID] += 1
+            else:
+                check.checked[found[0]] += 1
+                seen[found] += 1
+    check.duplicates = {key: n for key, n in seen.items() if n > 1}
+    return check
 
 
-def _ids(f: DataFile) -> tuple[str, list] | None:
+def _id_columns(f: DataFile) -> dict[str, list]:
+    """The values of each id column a file has, in the order of finkdl.surveys."""
     if f.range.ext == "avro":
         with open(f.path, "rb") as fo:
             records = list(fastavro.reader(fo))
-        for name in ID_COLUMNS:
-            if records and name in records[0]:
-                return name, [r[name] for r in records]
-        return None
-    names = pq.read_schema(f.path).names
-    for name in ID_COLUMNS:
-        if name in names:
-            return name, pq.read_table(f.path, columns=[name]).column(name).to_pylist()
-    return None
+        names = [n for n in id_columns() if records and n in records[0]]
+        return {n: [r[n] for r in records] for n in names}
+    present = set(pq.read_schema(f.path).names)
+    names = [n for n in id_columns() if n in present]
+    if not names:
+        return {}
+    table = pq.read_table(f.path, columns=names)
+    return {n: table.column(n).to_pylist() for n in names}

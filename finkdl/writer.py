@@ -1,21 +1,20 @@
-"""Durable files for one flush: temporary name, fsync, rename, fsync of the folder.
+"""The files of one flush: one per label, filled while the alerts arrive, then made durable.
 
-A flush covers one offset range of one Kafka partition and writes one file per label
-(plus one in ``_quarantine`` for values that would not decode). Its files fill while the
-alerts arrive (``Spool``); only when ``finish`` returns are the alerts on disk, and only
-then may their offsets be committed.
+A flush covers one offset range of one Kafka partition and writes one file per label (plus
+one in ``_quarantine`` for values that would not decode). Its files fill under temporary
+names while the alerts arrive (``Spool``); only when ``finish`` returns are the alerts on
+disk under their final names, and only then may their offsets be committed (finkdl.commit).
 """
 from __future__ import annotations
 
 import io
 import os
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,10 +23,10 @@ from .avrobin import block, container_header
 from .buffer import Flush
 from .conform import conform
 from .errors import OutputError
-from .naming import QUARANTINE_DIR, file_name, temporary_name
+from .naming import QUARANTINE_DIR, file_name
 from .partitioning import Label, Partitioning, column, drop_label_columns, label_dir
+from .storage import Storage
 
-SYNC_THREADS = 8  # fsyncs of one flush in flight at once
 QUARANTINE_SCHEMA = pa.schema([
     ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
     ("timestamp_ms", pa.int64()), ("key", pa.binary()), ("value", pa.binary()),
@@ -43,36 +42,27 @@ class WrittenFile:
     label: str
 
 
-def write_flush(outdir: Path, flush: Flush, part: Partitioning, fmt: str,
-                schema_text: str, schema: pa.Schema | None = None) -> list[WrittenFile]:
-    """Write every file of a flush durably, one per label plus the quarantine.
-
-    Parquet tables are cast to ``schema``, the folder's (see finkdl.folder), when given.
-    """
-    return Spool(outdir, flush.topic, flush.partition, flush.first, part, fmt, schema_text).finish(
-        flush, schema)
-
-
 class Spool:
     """The files of one flush while its alerts arrive: one temporary file per label.
 
     The worker appends what its buffer holds as row groups whenever the buffer grows past a
-    few MB, so memory stays bounded however large the flush (the file) is. ``finish`` closes,
-    fsyncs and renames the files into place; ``discard`` removes them. A crash leaves them as
-    temporaries of the partition, which its next owner removes before resuming. Avro output
-    keeps the raw values until ``finish`` (its header must hold the row count).
+    few MB, so memory stays bounded however large the flush (the file) is. ``finish`` closes
+    the files and publishes them; ``discard`` removes them. A crash leaves them as temporaries
+    of the partition, which its next owner removes before resuming. Avro output keeps the raw
+    values until ``finish`` (its header holds the row count).
     """
 
-    def __init__(self, outdir: Path, topic: str, partition: int, first: int, part: Partitioning,
-                 fmt: str, schema_text: str) -> None:
-        self.outdir, self.topic, self.partition, self.first = outdir, topic, partition, first
+    def __init__(self, storage: Storage, topic: str, partition: int, first: int,
+                 part: Partitioning, fmt: str, schema_text: str) -> None:
+        self.storage, self.topic, self.partition, self.first = storage, topic, partition, first
         self.part, self.fmt, self.schema_text = part, fmt, schema_text
         self.sinks: dict[Label, _ParquetSink | _AvroSink] = {}
 
     def add(self, groups: dict[Label, list[pa.Table]], raw: dict[Label, list[bytes]] | None,
             schema: pa.Schema | None) -> None:
-        """Append each label's rows to its file (opened on first use)."""
-        with self._failing_cleanly(self.outdir):
+        """Append each label's rows to its file (opened on first use); Parquet tables are cast
+        to ``schema``, the folder's (finkdl.folder)."""
+        with self._failing_cleanly(self.storage.root):
             for label, chunks in groups.items():
                 sink = self.sinks.get(label)
                 if sink is None:
@@ -89,26 +79,24 @@ class Spool:
         meta = {"finkdl.topic": flush.topic, "finkdl.partition": str(flush.partition),
                 "finkdl.first_offset": str(flush.first), "finkdl.last_offset": str(flush.last),
                 "finkdl.messages": str(flush.messages), "finkdl.files": str(n_files)}
-        written = []
+        name = file_name(flush.partition, flush.first, flush.last, n_files, self.fmt, flush.topic)
+        written, moves = [], []
         for label, sink in self.sinks.items():
-            path = sink.tmp.with_name(file_name(flush.partition, flush.first, flush.last, n_files,
-                                                self.fmt, flush.topic))
+            path = sink.tmp.with_name(name)
             with self._failing_cleanly(path.parent):
                 size = sink.close({**meta, "finkdl.rows": str(sink.rows)})
                 if schema is not None and isinstance(sink, _ParquetSink) and not sink.schema.equals(schema):
-                    rewrite(sink.tmp, schema)  # the folder's schema widened while this was written
+                    rewrite(self.storage, sink.tmp, schema)  # the folder's schema widened meanwhile
             written.append(WrittenFile(path, sink.rows, size, label_name(label)))
-        with self._failing_cleanly(self.outdir):
-            fsync_all(sink.tmp for sink in self.sinks.values())
-            for sink, done in zip(self.sinks.values(), written):
-                os.replace(sink.tmp, done.path)
-            fsync_all({done.path.parent for done in written})
+            moves.append((sink.tmp, path))
+        with self._failing_cleanly(self.storage.root):
+            self.storage.publish(moves)
         self.sinks.clear()
         if flush.bad:
-            name = file_name(flush.partition, flush.first, flush.last, n_files, "parquet", flush.topic)
             table = quarantine_table(flush)
-            path = self.outdir / QUARANTINE_DIR / name
-            size = write_durably(path, lambda f: write_parquet(
+            path = self.storage.root / QUARANTINE_DIR / file_name(
+                flush.partition, flush.first, flush.last, n_files, "parquet", flush.topic)
+            size = self.storage.write_durably(path, lambda f: write_parquet(
                 f, [table], {**meta, "finkdl.rows": str(table.num_rows)}))
             written.append(WrittenFile(path, table.num_rows, size, QUARANTINE_DIR))
         return written
@@ -117,32 +105,40 @@ class Spool:
         """Remove the files written so far (their range will be read again)."""
         for sink in self.sinks.values():
             sink.abort()
+        self.storage.delete(sink.tmp for sink in self.sinks.values())
         self.sinks.clear()
 
     def _open(self, label: Label) -> _ParquetSink | _AvroSink:
         folder = label_dir(self.part, label)
-        where = self.outdir / folder if folder else self.outdir
-        where.mkdir(parents=True, exist_ok=True)
+        where = self.storage.root / folder if folder else self.storage.root
         # Named as a range of one offset, file count 0: a temporary of this partition to
-        # anyone resuming it (finkdl.offsets.temporaries), never a data file.
-        tmp = where / temporary_name(file_name(self.partition, self.first, self.first, 0, self.fmt,
-                                               self.topic), f"{os.getpid()}")
-        return _AvroSink(tmp, self.schema_text) if self.fmt == "avro" else _ParquetSink(tmp)
+        # anyone resuming it (Storage.temporaries), never a data file.
+        tmp = self.storage.new_file(where / file_name(self.partition, self.first, self.first, 0,
+                                                      self.fmt, self.topic))
+        if self.fmt == "avro":
+            return _AvroSink(tmp, self.schema_text)
+        return _ParquetSink(tmp, self.storage)
 
     @contextmanager
     def _failing_cleanly(self, folder: Path) -> Iterator[None]:
+        """A file that cannot be written takes the whole flush with it: no half of it stays."""
         try:
             yield
         except OSError as exc:
             self.discard()
-            raise _output_error(folder, exc) from exc
+            raise OutputError(f"cannot write {folder}: {exc.strerror or exc}",
+                              hint="free some space or choose another --outdir; nothing past "
+                                   "the files already on disk was committed, rerun to resume") from exc
+        except OutputError:
+            self.discard()
+            raise
 
 
 class _ParquetSink:
     """One label's Parquet file, open for appending row groups."""
 
-    def __init__(self, tmp: Path) -> None:
-        self.tmp, self.rows = tmp, 0
+    def __init__(self, tmp: Path, storage: Storage) -> None:
+        self.tmp, self.storage, self.rows = tmp, storage, 0
         self.written_back = 0  # bytes of the file whose writeback has been started
         self.writer: pq.ParquetWriter | None = None
         self.schema: pa.Schema | None = None
@@ -154,7 +150,7 @@ class _ParquetSink:
         tables = [conform(t, self.schema) for t in tables]
         self.writer.write_table(pa.concat_tables(tables), row_group_size=ROW_GROUP_ROWS)
         self.rows += sum(t.num_rows for t in tables)
-        self.written_back = start_writeback(self.tmp, self.written_back)
+        self.written_back = self.storage.written_back(self.tmp, self.written_back)
 
     def close(self, meta: dict[str, str]) -> int:
         """Write the footer and give the file's size; the caller fsyncs."""
@@ -168,7 +164,6 @@ class _ParquetSink:
                 self.writer.close()
         except Exception:  # a writer that failed mid-way may not close: the file goes anyway
             pass
-        _remove_quietly(self.tmp)
 
 
 class _AvroSink:
@@ -189,7 +184,7 @@ class _AvroSink:
             return f.tell()
 
     def abort(self) -> None:
-        _remove_quietly(self.tmp)
+        """Nothing is open until ``close``."""
 
 
 def label_name(label: tuple) -> str:
@@ -214,17 +209,14 @@ BIG_ROW_BYTES = 16 * 1024  # alerts with cutouts: ~50 KB
 
 def parquet_writer(sink: io.RawIOBase | str, schema: pa.Schema, sample: pa.Table) -> pq.ParquetWriter:
     """zstd level 1 without dictionaries: on alerts (mostly distinct floats) dictionaries cost
-    time and make files bigger (measured: 60 MB instead of 77 MB, 30% less time). Binary
-    columns (cutouts) get snappy, which costs little on the small row groups a spool writes
-    (measured: 0.16 s instead of 0.63 s per 100 MB of cutouts in row groups of 100 alerts),
-    or nothing when ``sample``, the file's first rows, shows they do not shrink (gzipped FITS:
-    snappy spent ~0.9 s of CPU per GB on them for nothing).
+    time and make files bigger. Binary columns (cutouts) get snappy, which costs little on the
+    small row groups a spool writes, or nothing when ``sample``, the file's first rows, shows
+    they do not shrink (gzipped FITS).
 
     Rows as large as alerts with cutouts make row groups of a few dozen rows (a worker's
     buffers are bounded in bytes), hence pages of a few hundred bytes, on which zstd's set-up
-    for each page costs more than the compressing: such files get snappy throughout (measured
-    on ZTF alerts with cutouts, row groups of 60: 72 µs of CPU per alert instead of 103, files
-    0.15% larger)."""
+    for each page costs more than the compressing: such files get snappy throughout.
+    Figures for each choice: bench/results.md."""
     codecs, levels = _compression(schema)
     codecs = {path: "none" if codec == "snappy" and _incompressible(sample, path) else codec
               for path, codec in codecs.items()}
@@ -232,7 +224,7 @@ def parquet_writer(sink: io.RawIOBase | str, schema: pa.Schema, sample: pa.Table
         codecs = {path: "snappy" if codec == "zstd" else codec for path, codec in codecs.items()}
         levels = {}
     # Min and max of cutouts are never stored (values past 4 KB are dropped from statistics)
-    # but were computed all the same: 4% of the writing of alerts with cutouts (measured).
+    # but would be computed all the same.
     blobs = {path for path, codec in codecs.items() if codec == "none"}
     statistics = [path for path in codecs if path not in blobs] if blobs else True
     return pq.ParquetWriter(sink, schema, compression=codecs, compression_level=levels or None,
@@ -241,10 +233,9 @@ def parquet_writer(sink: io.RawIOBase | str, schema: pa.Schema, sample: pa.Table
 
 def _incompressible(sample: pa.Table, path: str, probe_bytes: int = 1 << 16) -> bool:
     """True when the first 64 KB of a binary column do not shrink by a tenth under snappy,
-    which compresses 64 KB fragments one by one: one tells as much as more would (a probe of
-    1 MB cost 1 ms at each file opened, 3 % of a worker's time on alerts with cutouts). The
-    probe comes from the first chunk holding data: joining the chunks first copied megabytes
-    of cutouts at each file opened, to look at 64 KB of them."""
+    which compresses 64 KB fragments one by one: one tells as much as more would, at every
+    file opened. The probe comes from the first chunk holding data, rather than from the chunks
+    joined, which would copy megabytes of cutouts to look at 64 KB of them."""
     try:
         chunks = column(sample, path).chunks
     except (KeyError, TypeError, pa.ArrowException):  # a column inside a list: left compressed
@@ -277,13 +268,13 @@ def write_parquet(sink: io.RawIOBase, chunks: Sequence[pa.Table], meta: dict[str
         out.add_key_value_metadata(meta)
 
 
-def rewrite(path: Path, schema: pa.Schema) -> None:
+def rewrite(storage: Storage, path: Path, schema: pa.Schema) -> None:
     """A Parquet file in ``schema``, under its same name, with its ``finkdl.*`` metadata."""
     with pq.ParquetFile(path) as source:
         meta = {k.decode(): v.decode() for k, v in (source.metadata.metadata or {}).items()
                 if k.startswith(b"finkdl.")}
         tables = [conform(source.read_row_group(i), schema) for i in range(source.num_row_groups)]
-    write_durably(path, lambda sink: write_parquet(sink, tables or [schema.empty_table()], meta))
+    storage.write_durably(path, lambda sink: write_parquet(sink, tables or [schema.empty_table()], meta))
 
 
 def write_avro(sink: io.RawIOBase, schema_text: str, values: Sequence[bytes],
@@ -300,69 +291,3 @@ def write_avro(sink: io.RawIOBase, schema_text: str, values: Sequence[bytes],
         chunk = values[start:start + 10_000]
         data = zlib.compress(b"".join(chunk), 1)[2:-4]  # raw deflate, as Avro specifies
         sink.write(block(len(chunk), data, sync))
-
-
-def write_durably(path: Path, write: Callable[[io.RawIOBase], None]) -> int:
-    """Write through a temporary name, fsync it, rename it into place, fsync the folder."""
-    tmp = path.with_name(temporary_name(path.name, f"{os.getpid()}"))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            write(f)
-            size = f.tell()
-        fsync(tmp)
-        os.replace(tmp, path)
-        fsync(path.parent)
-    except OSError as exc:
-        _remove_quietly(tmp)
-        raise _output_error(path.parent, exc) from exc
-    return size
-
-
-def _output_error(folder: Path, exc: OSError) -> OutputError:
-    return OutputError(f"cannot write {folder}: {exc.strerror or exc}",
-                       hint="free some space or choose another --outdir; nothing past "
-                            "the files already on disk was committed, rerun to resume")
-
-
-def fsync(path: Path) -> None:
-    """fsync a file or a folder (a folder: so that a rename in it is on disk too)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_all(paths: Iterable[Path]) -> None:
-    """fsync files or folders all at once. One after the other, each waits for a commit of
-    the filesystem's journal of its own; together, they share commits."""
-    paths = list(paths)
-    if len(paths) == 1:
-        fsync(paths[0])
-    elif paths:
-        with ThreadPoolExecutor(min(SYNC_THREADS, len(paths))) as pool:
-            list(pool.map(fsync, paths))
-
-
-def start_writeback(path: Path, start: int) -> int:
-    """Have the kernel start writing a file's pages from ``start`` on to disk, without waiting
-    for it (on Linux, POSIX_FADV_DONTNEED does): by the end of a flush most of its bytes are
-    on disk, and the fsyncs that its commit waits for have little left to write. Gives the
-    file's size, where the next call starts: asked for the whole file each time, the kernel
-    walked all of its pages again (3 % of a worker's time on alerts with cutouts)."""
-    if not hasattr(os, "posix_fadvise"):
-        return start
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, start, 0, os.POSIX_FADV_DONTNEED)
-        return os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass

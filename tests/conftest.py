@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from finkdl import generator
-from finkdl.localbroker import LocalBroker
+from finkdl.local import generator
+from finkdl.local.broker import LocalBroker
+from finkdl.storage import LocalDisk
+from finkdl.writer import Spool
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fink"
 _counter = itertools.count()
@@ -74,3 +76,9 @@ def finkdl(broker, group_id):
                           "--progress", "plain", *args, servers=broker.servers,
                           group=group or group_id, **kw)
     return download
+
+
+def write_flush(outdir: Path, flush, part, fmt: str, schema_text: str, schema=None):
+    """A flush's files written as a worker writes them, without a broker (no commit)."""
+    return Spool(LocalDisk(outdir), flush.topic, flush.partition, flush.first, part, fmt,
+                 schema_text).finish(flush, schema)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from finkdl import generator
+from finkdl.local import generator
 from finkdl.errors import ExitCode
 
 from conftest import run_finkdl

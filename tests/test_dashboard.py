@@ -6,29 +6,34 @@ from pathlib import Path
 from rich.console import Console
 
 from finkdl.config import Connection, DownloadConfig
-from finkdl.dashboard import Rates, progress_json, progress_line, render
-from finkdl.download import RunView
+from finkdl.dashboard import progress_json, progress_line, render
 from finkdl.kafka import TopicInfo
 from finkdl.plan import PartitionPlan, RunPlan
+from finkdl.progress import Rate, RunView
 from finkdl.stats import PartitionStats, WorkerSnapshot
 
 
-def _view(now: float, received: int) -> RunView:
-    cfg = DownloadConfig(topic="ftransfer_ztf_2026-11-28_1", outdir=Path("/data/out"),
-                         connection=Connection("kafka:9092", "mygroup", password="hunter2"))
-    plan = RunPlan(TopicInfo(cfg.topic, [0, 1]), schema=None, schema_source="topic",
-                   partitions=[PartitionPlan(0, 0, 1000, None, start=0),
-                               PartitionPlan(1, 0, 1000, None, start=0)], stop_at=None)
-    view = RunView(cfg, plan, started=0.0, now=now)
-    view.workers[0] = WorkerSnapshot(
+def _view(now: float, received: int, view: RunView | None = None) -> RunView:
+    """A run of 2 partitions of 1,000 alerts: worker 0 has received ``received`` of its
+    partition at ``now``, worker 1 is done. Given ``view``, the reports arrive in it."""
+    if view is None:
+        cfg = DownloadConfig(topic="ftransfer_ztf_2026-11-28_1", outdir=Path("/data/out"),
+                             connection=Connection("kafka:9092", "mygroup", password="hunter2"))
+        plan = RunPlan(TopicInfo(cfg.topic, [0, 1]), schema=None, schema_source="topic",
+                       partitions=[PartitionPlan(0, start=0, high=1000),
+                                   PartitionPlan(1, start=0, high=1000)], stop_at=None)
+        view = RunView(cfg, plan, started=0.0)
+    view.now = now
+    view.receive(WorkerSnapshot(
         worker=0, pid=4242, time=now, state="running", received=received, received_bytes=received * 2000,
         cpu_percent=97.0, rss=150 * 2**20,
         partitions=[PartitionStats(0, "fetching", committed=received // 2, position=received, high=1000,
-                                   start=0, written=received // 2, files=2)])
-    view.workers[1] = WorkerSnapshot(worker=1, pid=4243, time=now, state="done", done=True,
-                                     partitions=[PartitionStats(1, "done", committed=1000, position=1000,
-                                                                high=1000, start=0, written=1000)],
-                                     received=1000, received_bytes=2_000_000)
+                                   start=0, written=received // 2, files=2)]))
+    view.receive(WorkerSnapshot(worker=1, pid=4243, time=now, state="done", done=True,
+                                partitions=[PartitionStats(1, "done", committed=1000, position=1000,
+                                                           high=1000, start=0, written=1000)],
+                                received=1000, received_bytes=2_000_000))
+    view.tick(now)
     return view
 
 
@@ -39,9 +44,8 @@ def _text(renderable) -> str:
 
 
 def test_dashboard_shows_header_partitions_and_totals():
-    rates = Rates()
-    render(_view(0.0, 0), rates)
-    text = _text(render(_view(2.0, 400), rates, free_disk=50 * 2**30))
+    view = _view(2.0, 400, _view(0.0, 0))
+    text = _text(render(view, free_disk=50 * 2**30))
     assert "ftransfer_ztf_2026-11-28_1" in text and "mygroup" in text and "kafka:9092" in text
     assert "1,400/2,000 alerts" in text
     assert "4242" in text and "fetching" in text and "done" in text
@@ -50,21 +54,25 @@ def test_dashboard_shows_header_partitions_and_totals():
 
 
 def test_dashboard_warns_when_disk_is_low():
-    text = _text(render(_view(1.0, 10), Rates(), free_disk=100 * 2**20))
+    text = _text(render(_view(1.0, 10), free_disk=100 * 2**20))
     assert "low" in text
 
 
 def test_eta_comes_from_the_recent_rate():
-    rates = Rates()
-    render(_view(0.0, 0), rates)
-    text = _text(render(_view(6.0, 600), rates))  # 1,600 of 2,000 received; 100 alerts/s over 6 s
-    assert "ETA" in text
+    view = _view(4.0, 600, _view(0.0, 200))  # 1,600 of 2,000 received; 100 alerts/s over 4 s
+    assert view.eta_s == 4.0
+    assert "ETA 0:04" in _text(render(view))
+
+
+def test_rates_forget_what_is_older_than_their_window():
+    rate = Rate(window_s=5.0)
+    for t, n in [(0, 0), (1, 1000), (10, 1100), (11, 1200)]:
+        rate.add(t, n, n * 10)
+    assert rate.per_s == 100.0 and rate.bytes_per_s == 1000.0
 
 
 def test_plain_progress_line_for_batch_jobs():
-    rates = Rates()
-    progress_line(_view(0.0, 0), rates)
-    line = progress_line(_view(10.0, 1000), rates)
+    line = progress_line(_view(10.0, 1000, _view(0.0, 0)))
     assert line.startswith("[0:10] 2,000/2,000 alerts (100.0%)")
     assert "partitions done 1/2, 1 fetching" in line
 
@@ -72,14 +80,14 @@ def test_plain_progress_line_for_batch_jobs():
 def test_plain_progress_line_says_what_a_worker_waits_for():
     view = _view(5.0, 100)
     view.workers[0].error = "Connection refused: 127.0.0.1:9092"
-    assert progress_line(view, Rates()).endswith("— Connection refused: 127.0.0.1:9092")
+    assert progress_line(view).endswith("— Connection refused: 127.0.0.1:9092")
 
 
 def test_a_worker_silent_for_seconds_is_shown_as_held_up():
     view = _view(9.0, 100)
     view.heard[0] = 4.0  # e.g. inside a commit that waits for a restarting broker
-    assert "no report for 5 s" in progress_line(view, Rates())
-    assert "no report for 5 s" in _text(render(view, Rates()))
+    assert "no report for 5 s" in progress_line(view)
+    assert "no report for 5 s" in _text(render(view))
 
 
 def test_json_progress_is_one_object_per_line():

@@ -10,7 +10,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from finkdl import generator
+from finkdl.local import generator
 from finkdl.arrow_schema import arrow_schema
 from finkdl.buffer import PartitionBuffer
 from finkdl.config import FlushPolicy
@@ -19,9 +19,11 @@ from finkdl.fastdecode import decode_batch
 from finkdl.partitioning import Partitioning, partitioning_for, segment
 from finkdl.schema import parse_schema
 from finkdl.naming import FileRange
-from finkdl.offsets import scan, temporaries
+from finkdl.storage import LocalDisk
 from finkdl.verify import verify
-from finkdl.writer import Spool, write_flush, write_parquet
+from finkdl.writer import Spool, write_parquet
+
+from conftest import write_flush
 
 
 def _schema(**kw):
@@ -177,23 +179,23 @@ def test_a_flush_spooled_in_several_parts_is_one_file_per_label_and_a_discard_le
     records = list(generator.alerts(300, slim=True, cutouts=False))
     values = _encode(schema, records)
     buf, decode = PartitionBuffer(first=1000, part=part), _decoder(schema)
-    spool = Spool(tmp_path, "t", 2, 1000, part, "parquet", schema.text)
+    spool = Spool(LocalDisk(tmp_path), "t", 2, 1000, part, "parquet", schema.text)
     for start in range(0, 300, 100):  # three spills while the alerts arrive
         chunk = values[start:start + 100]
         offsets = list(range(1000 + start, 1100 + start))
         buf.add(chunk, offsets, [None] * 100, [0] * 100, now=0.0, labelled=decode(chunk))
         if start < 200:
             spool.add(*buf.release(decode, buf.largest()), None)
-    assert temporaries(tmp_path, "t", 2) and not scan(tmp_path)  # invisible until finished
+    assert LocalDisk(tmp_path).temporaries("t", 2) and not LocalDisk(tmp_path).files()  # invisible until finished
     written = spool.finish(buf.take("t", 2, decode), None)
     labels = {r["finkclass"] for r in records}
-    assert len(written) == len(labels) and not temporaries(tmp_path, "t", 2)
-    assert {f.range for f in scan(tmp_path)} == {FileRange(2, 1000, 1299, len(labels), "parquet", "t")}
+    assert len(written) == len(labels) and not LocalDisk(tmp_path).temporaries("t", 2)
+    assert {f.range for f in LocalDisk(tmp_path).files()} == {FileRange(2, 1000, 1299, len(labels), "parquet", "t")}
     table = pd.read_parquet(tmp_path)
     assert sorted(table["candid"]) == sorted(r["candid"] for r in records)
     assert verify(tmp_path).ok
 
-    dropped = Spool(tmp_path / "dropped", "t", 2, 0, part, "parquet", schema.text)
+    dropped = Spool(LocalDisk(tmp_path / "dropped"), "t", 2, 0, part, "parquet", schema.text)
     dropped.add(_flush(schema, records[:50], part=part).groups, None, None)
     dropped.discard()  # a revoked partition: its range will be read again
     assert not [f for f in (tmp_path / "dropped").rglob("*") if f.is_file()]

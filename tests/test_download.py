@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from finkdl import generator
+from finkdl.local import generator
 from finkdl.verify import verify
 
 from conftest import SHARED, run_finkdl
@@ -34,7 +34,8 @@ def test_exact_count_over_several_partitions_and_workers(topic_factory, finkdl, 
     ids = _candids(tmp_path)
     assert len(ids) == 6000 and len(set(ids)) == 6000
     report = verify(tmp_path)
-    assert report.ok and sorted(report.partitions) == list(range(6))
+    assert report.ok and sorted(report.topics[topic]) == list(range(6))
+    assert report.ids.checked == {"candid": 6000} and not report.ids.unchecked
 
 
 def test_rerun_adds_nothing_and_from_beginning_adds_no_duplicate(topic_factory, finkdl, tmp_path):

@@ -9,7 +9,8 @@ import fastavro
 import pyarrow as pa
 import pytest
 
-from finkdl import fastdecode, generator
+from finkdl import fastdecode
+from finkdl.local import generator
 from finkdl.arrow_schema import arrow_schema
 from finkdl.decode import decode_values
 from finkdl.fastdecode import decode_batch

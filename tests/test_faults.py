@@ -16,7 +16,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from finkdl import generator
+from finkdl.local import generator
 from finkdl.errors import ExitCode
 from finkdl.verify import verify
 
@@ -211,6 +211,46 @@ def test_second_finkdl_joining_the_group_splits_the_work_exactly(round_, broker,
     print(f"\nFAULT second finkdl in the group: expected {n:,} rows, on disk {len(ids):,} "
           f"across both folders, duplicates {len(ids) - ids.nunique()}")
     assert len(ids) == n and ids.nunique() == n
+
+
+ARRAY_ROUNDS = range(10 if SOAK else 1)
+
+
+def _job_array(broker, topic, outdir, group, processes=3, apart_s=1.5):
+    """Processes of one group writing into one folder, started apart, as a Slurm job array's
+    tasks start (each with 2 workers)."""
+    procs = []
+    for i in range(processes):
+        if i:
+            time.sleep(apart_s)
+        procs.append(_start(_cmd(broker, topic, outdir, group, "--workers", "2")))
+    return procs
+
+
+@pytest.mark.parametrize("round_", ARRAY_ROUNDS)
+def test_processes_of_one_group_share_one_output_folder_exactly(round_, broker, topic_factory,
+                                                                  group_id, tmp_path):
+    n = 24_000
+    topic = topic_factory(n, partitions=6)
+    for proc in _job_array(broker, topic, tmp_path, group_id):
+        err = _finish(proc, 300)
+        assert proc.returncode == 0, err
+    _assert_exact(tmp_path, n, f"3 processes, one folder, round {round_}")
+
+
+@pytest.mark.parametrize("round_", ARRAY_ROUNDS)
+def test_one_process_of_a_job_array_killed_then_a_rerun_leaves_the_shared_folder_exact(
+        round_, broker, topic_factory, group_id, tmp_path):
+    n = 120_000  # long enough that the second process is still at work when it is killed
+    topic = topic_factory(n, partitions=6)
+    procs = _job_array(broker, topic, tmp_path, group_id)
+    _wait_for_files(tmp_path)
+    os.killpg(procs[1].pid, signal.SIGKILL)
+    procs[1].communicate()
+    for proc in (procs[0], procs[2]):  # they take the killed one's partitions when its session ends
+        err = _finish(proc, 300)
+        assert proc.returncode == 0, err
+    _rerun(broker, topic, tmp_path, group_id, n)
 
 
 def test_messages_of_several_mb_are_downloaded_with_bounded_memory(broker, topic_factory, group_id, tmp_path):

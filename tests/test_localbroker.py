@@ -1,4 +1,4 @@
-from finkdl.localbroker import cluster_id
+from finkdl.local.broker import cluster_id
 
 
 def test_a_cluster_id_never_starts_with_a_dash_which_kafka_storage_takes_for_an_option():

@@ -1,7 +1,8 @@
 from pathlib import Path
 
 from finkdl.naming import file_name, parse_file_name, temporary_name, temporary_range
-from finkdl.offsets import DataFile, resume_point
+from finkdl.commit import Resume, resume
+from finkdl.storage import DataFile
 
 
 def _file(first, last, n, label="a"):
@@ -25,22 +26,29 @@ def test_a_crash_s_temporary_file_tells_its_partition():
     assert temporary_range("notes.tmp") is None
 
 
-def test_resume_keeps_complete_uncommitted_ranges_and_skips_them():
+def test_resume_keeps_complete_uncommitted_ranges_skips_them_and_commits_past_them():
     files = [_file(0, 99, 1), _file(100, 199, 2, "a"), _file(100, 199, 2, "b")]
-    start, leftovers = resume_point(files, 100)
-    assert start == 200 and leftovers == []
+    assert resume(files, low=0, committed_offset=100) == Resume(200, [], commit=True)
 
 
 def test_resume_removes_incomplete_range_left_by_a_crash():
     files = [_file(0, 99, 1), _file(100, 199, 2, "a")]
-    start, leftovers = resume_point(files, 100)
-    assert start == 100 and [f.range.first for f in leftovers] == [100]
+    assert resume(files, low=0, committed_offset=100) == Resume(100, [files[1].path], commit=False)
 
 
 def test_resume_from_beginning_skips_what_the_folder_holds():
     files = [_file(0, 99, 1), _file(100, 199, 1)]
-    assert resume_point(files, 0) == (200, [])
+    assert resume(files, 0, 200, from_beginning=True) == Resume(200, [], commit=False)
+    assert resume(files, 0, None, from_beginning=True) == Resume(200, [], commit=True)
 
 
 def test_resume_with_nothing_on_disk_starts_at_the_committed_offset():
-    assert resume_point([], 42) == (42, [])
+    assert resume([], 0, 42) == Resume(42, [], commit=False)
+
+
+def test_resume_of_a_partition_never_committed_starts_at_its_first_offset():
+    assert resume([], 10, None) == Resume(10, [], commit=False)
+
+
+def test_resume_after_a_topic_s_first_offsets_expired_starts_at_the_first_kept():
+    assert resume([], 500, 42) == Resume(500, [], commit=False)

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from finkdl.errors import ConfigError
-from finkdl.generator import HOSTILE_LABELS, lsst_schema, ztf_schema
+from finkdl.local.generator import HOSTILE_LABELS, lsst_schema, ztf_schema
 from finkdl.partitioning import (Partitioning, group_rows, label_columns, label_dir,
                                  partitioning_for, segment)
 from finkdl.schema import parse_schema

@@ -13,11 +13,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from finkdl import generator
+from finkdl.local import generator
 from finkdl.arrow_schema import arrow_schema
 from finkdl.buffer import PartitionBuffer
 from finkdl.cli import print_diff
-from finkdl.columns import layout_for, select
+from finkdl.layout import layout_for, select
 from finkdl.config import Connection, DownloadConfig
 from finkdl.conform import conform
 from finkdl.decode import decode_values
@@ -25,12 +25,12 @@ from finkdl.errors import ConfigError, SchemaError
 from finkdl.folder import Folder, FolderSchema, from_json, read_folder_schema, to_json
 from finkdl.merge import merge_or_refuse, merge_schemas, merge_types
 from finkdl.naming import META_DIR, QUARANTINE_DIR, file_name, parse_file_name
-from finkdl.offsets import scan
+from finkdl.storage import LocalDisk
 from finkdl.schema import parse_schema
 from finkdl.verify import verify
-from finkdl.writer import write_flush
 
 import versions
+from conftest import write_flush
 
 V1 = parse_schema(json.dumps(versions.v1_schema()), "v1")
 V2 = parse_schema(json.dumps(versions.v2_schema()), "v2")
@@ -179,7 +179,7 @@ def _files(outdir: Path, schema, records, first: int, part_by: str = "finkclass"
     decode = lambda values: decode_values(values, schema, layout.decoded)  # noqa: E731
     buf.add(values, list(range(first, first + len(values))), [None] * len(values),
             [0] * len(values), now=0.0, labelled=decode(values))
-    folder = Folder(outdir)
+    folder = Folder(LocalDisk(outdir))
     folder.fit(layout.written, layout.part.keys, "this version")
     with folder.writing() as folder_schema:
         return write_flush(outdir, buf.take(topic, 0, decode), layout.part, "parquet", schema.text, folder_schema)
@@ -210,7 +210,7 @@ def test_a_widening_rewrites_older_files_in_place_keeping_their_names_and_metada
     assert before < _data_names(tmp_path)
     assert {p: _finkdl_meta(tmp_path / p) for p in before} == meta and all(meta.values())
     assert quarantine.read_bytes() == quarantine_bytes
-    stored = read_folder_schema(tmp_path)
+    stored = read_folder_schema(LocalDisk(tmp_path))
     assert all(pq.read_schema(tmp_path / p).equals(stored.schema) for p in _data_names(tmp_path))
     for table in (pd.read_parquet(tmp_path), ds.dataset(tmp_path, partitioning="hive").to_table().to_pandas()):
         assert len(table) == 400
@@ -239,7 +239,7 @@ def test_a_folder_partitioned_otherwise_is_refused(tmp_path):
 def test_a_folder_without_its_schema_file_takes_the_schema_of_its_files(tmp_path):
     _files(tmp_path, V1, versions.v1_alerts(50), first=0)
     (tmp_path / META_DIR / "folder-schema.json").unlink()
-    stored = read_folder_schema(tmp_path)
+    stored = read_folder_schema(LocalDisk(tmp_path))
     assert stored.keys == ("finkclass",)
     assert stored.schema.equals(pa.schema([f for f in arrow_schema(V1.avro) if f.name != "finkclass"]))
 
@@ -253,8 +253,8 @@ def test_files_a_crash_left_in_an_older_schema_are_rewritten_before_the_next_run
     twin = out / stale.relative_to(old)
     shutil.copy(stale, twin)  # as if a crash stopped the rewrite before this file
     layout = layout_for(V2, _config(partition_by="finkclass"))
-    Folder(out).fit(layout.written, layout.part.keys, "topic t", check_files=True)
-    assert pq.read_schema(twin).equals(read_folder_schema(out).schema)
+    Folder(LocalDisk(out)).fit(layout.written, layout.part.keys, "topic t", check_files=True)
+    assert pq.read_schema(twin).equals(read_folder_schema(LocalDisk(out)).schema)
 
 
 def test_avro_files_are_left_as_they_are(tmp_path):
@@ -265,8 +265,8 @@ def test_avro_files_are_left_as_they_are(tmp_path):
     [avro] = write_flush(tmp_path, buf.take("t", 0, lambda v: decode_values(v, V1, layout.decoded)), layout.part, "avro", V1.text)
     content = avro.path.read_bytes()
     v2 = layout_for(V2, _config())
-    Folder(tmp_path).fit(layout.written, (), "v1")
-    Folder(tmp_path).fit(v2.written, (), "v2", check_files=True)
+    Folder(LocalDisk(tmp_path)).fit(layout.written, (), "v1")
+    Folder(LocalDisk(tmp_path)).fit(v2.written, (), "v2", check_files=True)
     assert avro.path.read_bytes() == content
     with open(avro.path, "rb") as f:
         assert len(list(fastavro.reader(f))) == 20
@@ -286,7 +286,7 @@ def test_a_file_named_without_its_topic_takes_it_from_its_metadata(tmp_path):
     [written] = _files(tmp_path, V1, versions.v1_alerts(10), first=0, part_by="none")
     old_name = written.path.with_name(file_name(0, 0, 9, 1, "parquet"))
     written.path.rename(old_name)
-    [found] = scan(tmp_path)
+    [found] = LocalDisk(tmp_path).files()
     assert found.path == old_name and found.range.topic == "t"
 
 

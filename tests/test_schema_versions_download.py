@@ -9,7 +9,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from finkdl import generator
+from finkdl.local import generator
 from finkdl.errors import ExitCode
 from finkdl.verify import verify
 

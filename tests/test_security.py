@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from finkdl import generator
+from finkdl.local import generator
 from finkdl.config import Connection, DownloadConfig
 from finkdl.download import download
 from finkdl.errors import AuthError, BrokerError, ExitCode
-from finkdl.localbroker import LocalBroker
+from finkdl.local.broker import LocalBroker
 from finkdl.plan import topic_offsets
 from finkdl.verify import verify
 

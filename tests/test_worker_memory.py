@@ -8,11 +8,11 @@ from unittest import mock
 
 import pytest
 
-from finkdl.startup import _worker_memory
+from finkdl.processes import _worker_memory
 
 ALLOCATE = """
 import resource
-from finkdl.workers.partition_worker import warm_heap
+from finkdl.workers.worker import warm_heap
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 warm_heap({warm})

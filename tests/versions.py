@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from finkdl import generator
+from finkdl.local import generator
 
 V2_START = 100_000  # version 2 alerts' candids start at 10**12 + V2_START
 

@@ -1,8 +1,9 @@
 """What of each alert is kept (--columns, --drop-cutouts), and the shape it is written in.
 
-The alert id (``candid``, ``diaSourceId``) is always kept, so ``finkdl verify`` can still prove
-there is no duplicate; so is the --partition-by column, since the folders are cut from it.
-The projection is a schema: tables are cut to it by ``finkdl.conform``.
+The alert id (``candid``, ``diaSourceId``, ``alertId``: finkdl.surveys) is always kept, so
+``finkdl verify`` can still prove there is no duplicate; so is the --partition-by column,
+since the folders are cut from it. The projection is a schema: tables are cut to it by
+``finkdl.conform``.
 """
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from .config import DownloadConfig
 from .errors import ConfigError
 from .partitioning import Partitioning, partitioning_for
 from .schema import Schema
-from .verify import ID_COLUMNS
+from .surveys import SURVEYS, id_columns
 
-CUTOUTS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")  # ZTF and LSST alike
+CUTOUTS = tuple(dict.fromkeys(c for s in SURVEYS.values() for c in s.cutouts))
 
 _Tree = dict  # name → subtree of the fields kept below it, or None for the whole field
 
@@ -121,7 +122,7 @@ def layout_for(schema: Schema, cfg: DownloadConfig, strict: bool = True) -> Layo
     """The layout of one writer schema under the run's --partition-by and column options."""
     part = partitioning_for(cfg.partition_by, cfg.survey, schema)
     decoded = arrow_schema(schema.avro)
-    ids = [name for name in ID_COLUMNS if name in decoded.names][:1]
+    ids = [name for name in id_columns() if name in decoded.names]
     keep = [*ids, *filter(None, [part.source])]
     kept = select(decoded, cfg.columns, cfg.drop_cutouts, keep=keep, strict=strict)
     return Layout(schema, part, decoded, kept)

@@ -5,7 +5,7 @@ import contextlib
 from typing import Iterator
 
 from . import generator
-from .localbroker import LocalBroker
+from .broker import LocalBroker
 
 DEMO_TOPIC = "ftransfer_ztf_2026-11-28_demo"
 

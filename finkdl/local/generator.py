@@ -14,7 +14,7 @@ from typing import Iterator
 import fastavro
 from confluent_kafka import Producer
 
-from .avrobin import long_bytes
+from ..avrobin import long_bytes
 
 FINKCLASSES = ["SN candidate", "Early SN Ia candidate", "Microlensing candidate", "Solar System MPC",
                "Kilonova candidate", "Ambiguous", "Unknown", "RRLyr", "EB*", "QSO"]

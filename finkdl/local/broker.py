@@ -25,7 +25,7 @@ from typing import Callable
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from .errors import BrokerError
+from ..errors import BrokerError
 
 KAFKA_VERSION = "4.1.1"
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -272,8 +272,7 @@ class LocalBroker:
             "offsets.topic.num.partitions": "4",
             "transaction.state.log.replication.factor": "1", "transaction.state.log.min.isr": "1",
             # A new group's first member waits this long for others, and again as long as
-            # members keep arriving: a group of 4 formed in 0.6 s at 300 ms (measured), in one
-            # round all the same; at 0 it took up to 4 rounds. Kafka's default is 3 s.
+            # members keep arriving; at 0 a group forms in several rounds. Kafka's default is 3 s.
             "group.initial.rebalance.delay.ms": "100", "message.max.bytes": "16777216",
             "log.segment.bytes": "268435456",
         }

@@ -1,0 +1,98 @@
+"""A flush made permanent, always in one order, and where a partition resumes.
+
+Every flush of a partition ends in this order, and ``land`` is the one place that runs it:
+
+1. the flush's files are written under temporary names (``finkdl.writer.Spool``);
+2. they are made durable under their final names: each fsynced, renamed, its folder fsynced
+   (``Storage.publish``);
+3. ``last + 1`` is committed for the partition, synchronously, and the broker's answer checked;
+4. when the broker refuses the commit, the files stay only if they are the partition's one copy
+   of their offsets: the group's offset is past their first one (the commit landed after all,
+   or the partition's next owner kept them as complete) and no other file holds any of those
+   offsets. Otherwise they are deleted. A refusal because the group is handing partitions out
+   again means the range is read again by the partition's next owner; any other stops the worker.
+
+Nothing is committed before its files are durable, so a crash anywhere leaves at worst complete
+files whose offsets are not committed. Whoever takes the partition next (``resume``) keeps a
+range only if all its files are present and it continues the committed offsets, and deletes
+anything else at or past where it starts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from confluent_kafka import Consumer
+
+from .buffer import Flush
+from .errors import BrokerError
+from .folder import Folder
+from .kafka import commit_offset, committed, rebalancing
+from .naming import complete_ranges
+from .storage import DataFile
+from .writer import Spool, WrittenFile
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a partition starts, and what must go before it does."""
+
+    start: int
+    leftovers: list[Path]  # files of a crash at or past ``start``
+    commit: bool  # complete ranges past the group's offset were kept: commit ``start`` at once
+
+
+def resume(files: list[DataFile], low: int, committed_offset: int | None,
+           from_beginning: bool = False) -> Resume:
+    """The resume point of one partition from its files on disk and the group's offset.
+
+    Complete ranges that continue from the group's offset (written, not yet committed) are
+    kept and skipped over; with ``from_beginning`` the topic's first offset is the base and
+    every range the folder holds is skipped, so nothing is downloaded twice.
+    """
+    base = low if (from_beginning or committed_offset is None) else max(committed_offset, low)
+    start = base
+    complete = complete_ranges(files)
+    advanced = True
+    while advanced:
+        advanced = False
+        for first, last in complete:
+            if first <= start <= last:
+                start, advanced = last + 1, True
+    leftovers = [f.path for f in files if f.range.last >= start]
+    ahead = start > (committed_offset if committed_offset is not None else -1)
+    return Resume(start, leftovers, commit=start > base and ahead)
+
+
+def land(flush: Flush, spool: Spool, folder: Folder, consumer: Consumer,
+         waiting: Callable[[str], None]) -> list[WrittenFile] | None:
+    """Steps 2-4 above for one flush: its files, or None when the group took the partition
+    away meanwhile (the files went unless they are the only copy; the range is read again)."""
+    with folder.writing() as schema:
+        files = spool.finish(flush, schema)
+    error = commit_offset(consumer, flush.topic, flush.partition, flush.last + 1, waiting=waiting)
+    if error is None:
+        return files
+    if not _only_copy(flush, files, folder, consumer):
+        with folder.writing():
+            folder.storage.delete(f.path for f in files)
+    if rebalancing(error):
+        return None
+    raise BrokerError(f"commit of partition {flush.partition} at offset {flush.last + 1} failed: "
+                      f"{error.str()}", hint="rerun to resume: what is on disk is kept once")
+
+
+def _only_copy(flush: Flush, files: list[WrittenFile], folder: Folder, consumer: Consumer) -> bool:
+    """Whether uncommitted files are the one copy of their offsets (step 4). The group's offset
+    is read first: an owner that went past it published its own files before committing."""
+    try:
+        done = committed(consumer, flush.topic, [flush.partition], timeout=10.0).get(flush.partition)
+    except BrokerError:
+        return True  # unknown: keeping them risks a duplicate `verify` shows, deleting them a loss
+    if done is None or done <= flush.first:
+        return False
+    ours = {f.path for f in files}
+    return not any(f.range.topic == flush.topic and f.range.partition == flush.partition
+                   and f.path not in ours and f.range.first <= flush.last and f.range.last >= flush.first
+                   for f in folder.storage.files())

@@ -1,0 +1,312 @@
+"""One worker process: its own consumer in the shared group, the partitions Kafka gives it
+(``workers.partition.Assigned``), and a stats snapshot to the front end a few times a second.
+
+When the schema travels in the message keys (Fink livestream style) it may change from one
+message to the next: each message is decoded with the schema in its key, a flush is cut where
+the schema changes (so no file mixes writer schemas), and a new schema must fit the folder's
+(finkdl.folder) before anything of it is written.
+"""
+from __future__ import annotations
+
+import importlib.abc
+import signal
+import sys
+import time
+from collections import defaultdict
+from typing import Callable
+
+import psutil
+# Imported once, in the worker server (finkdl.startup): finkdl.partitioning loads it lazily,
+# and each worker would otherwise import it at its first batch.
+import pyarrow.compute  # noqa: F401
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from finkdl.commit import resume
+from finkdl.config import DownloadConfig, WorkerPlan
+from finkdl.errors import BrokerError, ExitCode, FinkdlError
+from finkdl.folder import Folder
+from finkdl.kafka import commit_offset, committed, open_consumer, rebalancing, watermarks
+from finkdl.layout import Layout, layout_for
+from finkdl.schema import looks_like_schema, parse_schema
+from finkdl.stats import PartitionStats, Tally, WorkerFailure, WorkerSnapshot
+from finkdl.storage import LocalDisk
+
+from .partition import Assigned, Shared
+
+REPORT_EVERY_S = 0.3
+WATERMARK_EVERY_S = 1.0
+ERROR_SHOWN_S = 15.0  # an error not repeated for this long is over
+SPILL_BYTES = 32 * 1024 * 1024  # a worker's buffers past this: the largest label goes to its file
+
+
+def warm_heap(nbytes: int, block: int = 1 << 20) -> None:
+    """Fault in the heap a worker's buffers will use while its consumer group forms, with the
+    cores idle, rather than under the first batches: freed, the pages stay in the heap
+    (finkdl.startup.WORKER_MEMORY) and later batches reuse them."""
+    blocks = [bytearray(block) for _ in range(nbytes // block)]
+    del blocks
+
+
+def batch_size(mean_message_bytes: float, target_bytes: int = 4 * 1024 * 1024) -> int:
+    """Messages per consume call: large batches spread the Python work of a call over many
+    messages; ~4 MB bounds what one call brings in at once."""
+    return int(min(5000, max(1, target_bytes // max(mean_message_bytes, 1))))
+
+
+def main(plan: WorkerPlan, index: int, queue, stop, go) -> None:
+    """Process entry point: Ctrl-C is the front end's to handle; SIGTERM stops gracefully.
+
+    Workers never use pandas, but pyarrow imports it, when installed, at its first NumPy
+    conversion (to recognise pandas types), which costs each worker half a second of CPU.
+    In a worker, importing pandas therefore fails, and pyarrow goes without it.
+    """
+    sys.meta_path.insert(0, _NoPandas())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        Worker(plan, index, queue.put, stop.is_set, go.is_set).run()
+    except FinkdlError as exc:
+        queue.put(WorkerFailure(index, type(exc).__name__, exc.message, exc.hint))
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # anything unexpected still reaches the user as one line
+        queue.put(WorkerFailure(index, "WorkerError", f"{type(exc).__name__}: {exc}"))
+        sys.exit(ExitCode.WORKER)
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """Makes ``import pandas`` fail (see ``main``)."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("finkdl's workers do without pandas")
+        return None
+
+
+class Layouts:
+    """The layout of each writer schema met, fitted to the folder before any of it is written."""
+
+    def __init__(self, cfg: DownloadConfig, schema_text: str, key_schemas: bool, folder: Folder) -> None:
+        self.cfg, self.key_schemas, self.folder = cfg, key_schemas, folder
+        # The plan checked the first schema strictly and fitted the folder to it.
+        self.first = layout_for(parse_schema(schema_text, "the topic's schema"), cfg, strict=False)
+        self.by_key: dict[bytes, Layout] = {schema_text.encode(): self.first}
+        self.fitted: set[Layout] = {self.first}
+
+    def runs(self, msgs: list, current: Layout, _partition: int) -> list[tuple[Layout, list]]:
+        """Runs of consecutive messages written with one schema."""
+        if not self.key_schemas:
+            return [(current, msgs)] if msgs else []
+        runs: list[tuple[Layout, list]] = []
+        for msg in msgs:
+            current = self._layout(msg.key(), current)
+            if runs and runs[-1][0] is current:
+                runs[-1][1].append(msg)
+            else:
+                runs.append((current, [msg]))
+        return runs
+
+    def _layout(self, key: bytes | None, current: Layout) -> Layout:
+        """The layout of the schema in a message key; the current one for a key holding none."""
+        layout = self.by_key.get(key) if key else None
+        if layout is None and looks_like_schema(key):
+            layout = layout_for(parse_schema(key, "a message key"), self.cfg, strict=False)
+            self.by_key[key] = layout
+        return layout or current
+
+    def fit(self, layout: Layout, partition: int, offset: int) -> None:
+        """A schema met mid-topic widens the folder, or stops the worker here, before anything
+        of it is written: committed offsets stay before it."""
+        if layout not in self.fitted:
+            self.folder.fit(layout.written, layout.part.keys,
+                            f"the schema in the key of partition {partition}'s message at offset {offset}")
+            self.fitted.add(layout)
+
+
+class Worker:
+    """The download loop of one consumer; partitions come and go with rebalances."""
+
+    def __init__(self, plan: WorkerPlan, index: int, send: Callable[[object], None],
+                 stopping: Callable[[], bool], started: Callable[[], bool] = lambda: True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.plan, self.cfg, self.index, self.send = plan, plan.config, index, send
+        self.stopping, self.started, self.clock = stopping, started, clock
+        self.folder = Folder(LocalDisk(self.cfg.outdir))
+        self.layouts = Layouts(self.cfg, plan.schema_text, plan.key_schemas, self.folder)
+        self.partitions: dict[int, Assigned] = {}
+        self.tally = Tally()
+        self.shared: Shared | None = None
+        self.assigned = self.closing = self.paused_for_start = False
+        self.received = self.received_bytes = 0
+        self.last_error: str | None = None
+        self.error_at = self.reported_at = 0.0
+        self.process = psutil.Process()
+        self.process.cpu_percent(None)
+        # One message first: its size sets the batches (~4 MB). A call gathers up to this many
+        # messages while librdkafka keeps fetching: a larger first guess takes in a hundred
+        # messages of several MB at once.
+        self.batch_size = 1
+
+    # --- the loop -------------------------------------------------------------------
+    def run(self) -> None:
+        consumer, self.trap = open_consumer(self.cfg.connection, **{"client.id": f"finkdl-{self.index}"})
+        self.consumer = consumer
+        self.shared = Shared(self.cfg, consumer, self.folder, self.tally, self.layouts.runs,
+                             self.layouts.fit, self._make_room, self._waiting, self.clock)
+        consumer.subscribe([self.cfg.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                           on_lost=self._on_revoke)
+        warm_heap(self.plan.warm_bytes)
+        try:
+            while not self.stopping():
+                self._step()
+                self._report()
+            for assigned in self.partitions.values():  # a graceful stop keeps what was fetched
+                assigned.flush()
+            self._report(force=True, state="done" if self._done() else "stopped")
+        finally:
+            for assigned in self.partitions.values():  # stopped by an error: no half-written file
+                assigned.drop()
+            self.closing = True
+            consumer.close()
+
+    def _step(self) -> None:
+        if self.paused_for_start and self.started():
+            self.paused_for_start = False
+            self._resume()
+        # Joining or held back, a worker waits for its partitions, then for the go: it checks
+        # often (the call that delivers the partitions lasts its whole timeout).
+        starting = self.paused_for_start or not self.assigned
+        messages = self.consumer.consume(self.batch_size, timeout=0.05 if starting else 0.2)
+        now = self.clock()
+        self.trap.raise_auth(self.cfg.connection)
+        for err in self.trap.take():  # e.g. the broker unreachable: librdkafka retries, we show it
+            self.last_error, self.error_at = err.str(), now
+        if self.last_error and now - self.error_at > ERROR_SHOWN_S:
+            self.last_error = None  # librdkafka says when a connection fails, not when it is back
+        by_partition = defaultdict(list)
+        for msg in messages:
+            err = msg.error()
+            if err is None:
+                if msg.partition() in self.partitions:
+                    by_partition[msg.partition()].append(msg)
+            elif err.code() == KafkaError._PARTITION_EOF:
+                if msg.partition() in self.partitions:
+                    self.partitions[msg.partition()].eof = True
+            elif err.fatal() or err.code() in (KafkaError._AUTHENTICATION,):
+                raise BrokerError(f"the consumer stopped: {err.str()}")
+            else:
+                self.last_error, self.error_at = err.str(), now
+        for p, msgs in by_partition.items():
+            if p in self.partitions:  # a flush may have lost it to a rebalance
+                nbytes = self.partitions[p].take(msgs, now)
+                self.received += len(msgs)
+                self.received_bytes += nbytes
+                self.batch_size = batch_size(nbytes / len(msgs))
+                self.last_error = None
+        self._commit_pending()
+        for assigned in list(self.partitions.values()):
+            self._refresh_watermark(assigned, now)
+            assigned.advance(now)
+
+    def _make_room(self) -> None:
+        """Past the budget, the fullest partition's largest label leaves for its file."""
+        while sum(a.buffer.held for a in self.partitions.values()) >= SPILL_BYTES:
+            max(self.partitions.values(), key=lambda a: a.buffer.held).spill()
+
+    def _waiting(self, reason: str) -> None:
+        """Keep the display current while a commit waits for the broker."""
+        self.last_error, self.error_at = reason, self.clock()
+        self._report()
+
+    # --- assignment -----------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Resume each partition where its files end, after removing a crash's leftovers."""
+        if self.closing:  # a last rebalance while leaving the group: nothing to resume
+            return
+        topic, now, storage = self.cfg.topic, self.clock(), self.folder.storage
+        files = [f for f in storage.files() if f.range.topic == topic] if partitions else []
+        group = committed(consumer, topic, [tp.partition for tp in partitions]) if partitions else {}
+        for tp in partitions:
+            p = tp.partition
+            low, high = watermarks(consumer, topic, p)
+            start = resume([f for f in files if f.range.partition == p], low, group.get(p),
+                           self.cfg.from_beginning)
+            with self.folder.writing():  # never while a widening rewrites files
+                storage.delete(start.leftovers + storage.temporaries(topic, p))
+            tp.offset = start.start
+            stop_at = None if self.plan.stop_at is None else self.plan.stop_at.get(p, 0)
+            self.partitions[p] = Assigned(self.shared, p, start, group.get(p), high, stop_at,
+                                          self.layouts.first, now)
+        consumer.assign(partitions)
+        if not self.started():  # the group is still forming: fetching now would be redone
+            consumer.pause(partitions)
+            self.paused_for_start = True
+        self.assigned = True
+        self._report(force=True)  # the front end starts everyone once all have partitions
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Until the group hands out partitions again this worker is not "done": in a rebalance
+        # every worker holds none for a while (up to the session timeout of members a kill -9
+        # left behind), and workers all "done" with nothing would end the run unread.
+        self.assigned = False
+        for tp in partitions:
+            assigned = self.partitions.pop(tp.partition, None)
+            if assigned is not None:
+                assigned.drop()
+
+    def _commit_pending(self) -> None:
+        """Commit past complete ranges found on disk at assignment (written, not committed)."""
+        for assigned in list(self.partitions.values()):
+            if assigned.pending_commit is None:
+                continue
+            error = commit_offset(self.consumer, self.cfg.topic, assigned.partition,
+                                  assigned.pending_commit, waiting=self._waiting)
+            if error is not None and not rebalancing(error):  # rebalancing: its next owner does it
+                raise BrokerError(f"commit of partition {assigned.partition} at offset "
+                                  f"{assigned.pending_commit} failed: {error.str()}",
+                                  hint="rerun to resume")
+            assigned.pending_commit = None
+
+    def _resume(self) -> None:
+        """Start fetching the partitions held back while the group formed.
+
+        librdkafka's broker thread, idle while every partition is paused, notices a resume only
+        at its next wake-up, a second later; a request to each partition's broker wakes it at
+        once (a watermark request, which also refreshes the partition's end).
+        """
+        self.consumer.resume(self.consumer.assignment())
+        for assigned in self.partitions.values():
+            assigned.saw_high(watermarks(self.consumer, self.cfg.topic, assigned.partition)[1])
+
+    def _refresh_watermark(self, assigned: Assigned, now: float) -> None:
+        """The high watermark from the latest fetch response, without a request to the broker:
+        an offsets request queues behind the consumer's long-poll fetch on the same connection."""
+        if now - assigned.watermark_at < WATERMARK_EVERY_S:
+            return
+        assigned.watermark_at = now
+        tp = TopicPartition(self.cfg.topic, assigned.partition)
+        assigned.saw_high(self.consumer.get_watermark_offsets(tp, cached=True)[1])
+
+    # --- reporting ------------------------------------------------------------------
+    def _done(self) -> bool:
+        """Every partition the group gave this worker is done (none given is done too, once the
+        group has settled: another host may hold them all)."""
+        return self.assigned and all(a.stats.state == "done" for a in self.partitions.values())
+
+    def _report(self, force: bool = False, state: str | None = None) -> None:
+        now = self.clock()
+        if not force and now - self.reported_at < REPORT_EVERY_S:
+            return
+        self.reported_at = now
+        done = self._done()
+        if state is None:
+            state = ("joining" if not self.assigned else "done" if done
+                     else "error" if self.last_error else "running")
+        tally = self.tally
+        self.send(WorkerSnapshot(
+            worker=self.index, pid=self.process.pid, time=time.time(), state=state,
+            partitions=[PartitionStats(**vars(a.stats)) for a in self.partitions.values()],
+            received=self.received, received_bytes=self.received_bytes, written=tally.written,
+            written_bytes=tally.written_bytes, files=tally.files, quarantined=tally.quarantined,
+            labels=dict(tally.labels), cpu_percent=self.process.cpu_percent(None),
+            rss=self.process.memory_info().rss, done=done, error=self.last_error,
+            quarantine_files=list(tally.quarantine_files)))
