@@ -21,7 +21,7 @@ from .dashboard import progress_json, progress_line, render
 from .download import download
 from .errors import ConfigError, ExitCode, FinkdlError
 from .folder import read_folder_schema
-from .merge import CONFLICT, merge_schemas
+from .merge import ADDED, CONFLICT, REMOVED, RULES, merge_schemas
 from .plan import find_schema, topic_offsets
 from .progress import RunView, Summary
 from .storage import LocalDisk
@@ -29,6 +29,13 @@ from .surveys import FINK_TOPIC_PREFIXES, SURVEYS
 from .verify import IdCheck, verify
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+CONTEXT = {"help_option_names": ["-h", "--help"]}  # -h too, as fink-client's commands take it
+
+
+def _label_help() -> str:
+    by_survey = "; ".join(f"{s.title}: {', '.join(s.label_columns)}" for s in SURVEYS.values())
+    return (f"none, time (year/month/day of the observation), or any column, dotted for nested "
+            f"ones. Label columns: {by_survey}.")
 
 
 def handle_errors(func):
@@ -64,7 +71,7 @@ def connection_options(func):
     return func
 
 
-@click.group()
+@click.group(context_settings=CONTEXT)
 @click.version_option(__version__)
 def main() -> None:
     """Download Fink Data Transfer topics to partitioned Parquet, exactly once."""
@@ -73,8 +80,7 @@ def main() -> None:
 @main.command("download")
 @click.argument("topic")
 @click.option("--outdir", required=True, type=click.Path(path_type=Path), help="Output folder.")
-@click.option("--partition-by", default="none", show_default=True,
-              help="none, time (year/month/day), finkclass, tnsclass, classId or any column.")
+@click.option("--partition-by", default="none", show_default=True, help=_label_help())
 @connection_options
 @click.option("--workers", type=click.IntRange(1), help="Worker processes [default: one per partition].")
 @click.option("--from-beginning", is_flag=True, help="Ignore the group's offsets; what the folder "
@@ -88,8 +94,11 @@ def main() -> None:
               help="Avro schema file, instead of the <topic>_schema topic.")
 @click.option("--columns", callback=lambda _ctx, _param, value: _names(value),
               help="Keep only these columns, comma-separated, dotted for nested ones "
-                   "(objectId,candidate.jd). The alert id (candid, diaSourceId) is always kept, "
-                   "so `finkdl verify` can check duplicates, and so is the --partition-by column.")
+                   "(objectId,candidate.jd). The alert id (candid, diaSourceId, alertId) is always "
+                   "kept, so `finkdl verify` can check duplicates, and so is the --partition-by column.")
+@click.option("--drop-columns", callback=lambda _ctx, _param, value: _names(value),
+              help="Leave out these columns, comma-separated, dotted for nested ones "
+                   "(mangrove,candidate.ssnamenr); the others are kept.")
 @click.option("--drop-cutouts", is_flag=True, help="Leave out the cutout images (cutoutScience, "
               "cutoutTemplate, cutoutDifference: those the alerts have).")
 @click.option("--flush-rows", type=click.IntRange(1), default=100_000, show_default=True,
@@ -110,7 +119,8 @@ def download_command(topic: str, outdir: Path, partition_by: str, servers: str |
                      group_id: str | None, survey: str, ca_file: str | None, workers: int | None,
                      from_beginning: bool,
                      limit: int | None, timeout: float | None, fmt: str, dump_schemas: bool,
-                     schema_file: Path | None, columns: tuple[str, ...], drop_cutouts: bool,
+                     schema_file: Path | None, columns: tuple[str, ...],
+                     drop_columns: tuple[str, ...], drop_cutouts: bool,
                      flush_rows: int, flush_mb: int, flush_seconds: float,
                      progress: str, progress_interval: float, json_progress: bool, quiet: bool) -> None:
     """Download TOPIC into OUTDIR; rerun the same command to resume."""
@@ -119,7 +129,8 @@ def download_command(topic: str, outdir: Path, partition_by: str, servers: str |
         topic=topic, outdir=outdir.resolve(), connection=conn, partition_by=partition_by,
         survey=survey, workers=workers, from_beginning=from_beginning, limit=limit,
         timeout=timeout if timeout is not None else (max_timeout or 10.0), fmt=fmt,
-        dump_schemas=dump_schemas, schema_file=schema_file, columns=columns, drop_cutouts=drop_cutouts,
+        dump_schemas=dump_schemas, schema_file=schema_file, columns=columns,
+        drop_columns=drop_columns, drop_cutouts=drop_cutouts,
         flush=FlushPolicy(max_rows=flush_rows, max_bytes=flush_mb * 1024 * 1024,
                           max_age_s=flush_seconds))
     mode = "json" if json_progress else "quiet" if quiet else progress
@@ -193,11 +204,30 @@ def print_summary(summary: Summary, quiet: bool = False) -> None:
     if summary.quarantined:
         out.print(f"[yellow]{summary.quarantined} message(s) could not be decoded[/]; kept raw with "
                   f"their offsets in {cfg.outdir / '_quarantine'}")
+    if summary.alerts == 0 and summary.error is None and summary.view.plan.to_fetch == 0:
+        out.print(nothing_to_fetch(cfg))
     out.print(f"files in {cfg.outdir}")
-    out.print(f"read them with: pandas.read_parquet({str(cfg.outdir)!r})"
+    out.print(f"read them with: {read_line(cfg.outdir)}"
               if cfg.fmt == "parquet" else "read them with: fastavro.reader(open(path, 'rb'))")
     if summary.error is not None:
         out.print("run the same command again to resume; nothing is downloaded twice")
+
+
+def read_line(outdir: Path) -> str:
+    """The line of Python that reads a folder back with every value exact (64-bit ids
+    included, nested ones too, with their nulls)."""
+    return f"pandas.read_parquet({str(outdir)!r}, dtype_backend='pyarrow')"
+
+
+def nothing_to_fetch(cfg: DownloadConfig) -> str:
+    """Why a run found nothing to download, and how to start again."""
+    if cfg.from_beginning:
+        return (f"[yellow]nothing to download:[/] {cfg.outdir} already holds every alert of "
+                f"{cfg.topic}")
+    return (f"[yellow]nothing to download:[/] the group {cfg.connection.group_id!r} has already "
+            f"read every alert of {cfg.topic} (committed to the end). To download it again: "
+            "--from-beginning (into this folder: only what it lacks), or another --group-id "
+            "(into a new folder)")
 
 
 @main.command("verify")
@@ -250,7 +280,8 @@ def offsets_command(topic: str, servers: str | None, group_id: str | None, surve
     """Committed offset, high watermark and lag of each partition of TOPIC for the group."""
     conn, _ = resolve_connection(servers, group_id, survey, ca_file=ca_file)
     rows = topic_offsets(conn, topic, timeout)
-    table = Table(title=f"{topic}  (group {conn.group_id})", box=None, header_style="bold")
+    click.echo(f"{topic}  group {conn.group_id}")  # a title, never wrapped inside a name
+    table = Table(box=None, header_style="bold")
     for col in ("partition", "low", "committed", "high", "lag"):
         table.add_column(col, justify="right")
     for o in rows:
@@ -297,27 +328,49 @@ def schema_command(topic: str, servers: str | None, group_id: str | None, survey
 
 def print_diff(new: pa.Schema, topic: str, old: pa.Schema, other: str, kind: str,
                keys: tuple[str, ...] = ()) -> None:
-    """What TOPIC changes from OTHER and whether one folder holds both; exits 1 on a conflict.
+    """What TOPIC (new) changes from OTHER (old), the rule that applies to each change, and
+    whether one folder holds both; exits 1 on a conflict.
 
     A folder's Hive keys are in its folder names, not its files: they are left out of TOPIC too.
     """
     new = pa.schema([f for f in new if f.name not in keys])
-    click.echo(f"{topic} compared with {kind} {other}"
+    click.echo(f"new: topic {topic}\nold: {kind} {other}"
                + (f" (without {', '.join(keys)}: in its folder names, not its files)" if keys else ""))
     changes = merge_schemas(old, new)[1]
-    rows = [("change", "field", other, topic)] + [
-        (c.kind, c.path, "-" if c.old is None else str(c.old), "-" if c.new is None else str(c.new))
-        for c in changes]
+    if not changes:
+        click.echo("same schema")
+        return
+    names = {ADDED: "new only", REMOVED: "old only"}
+    rows = [("change", "field", "old type", "new type")] + [
+        (names.get(c.kind, c.kind), c.path, short_type(c.old), short_type(c.new)) for c in changes]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows if changes else []:
+    for row in rows:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)) + "  " + row[3])
+    click.echo("rules:")
+    for change_kind in dict.fromkeys(c.kind for c in changes):
+        click.echo(f"  {names.get(change_kind, change_kind)}: {RULES[change_kind]}")
     conflicts = [c.path for c in changes if c.kind == CONFLICT]
     if conflicts:
-        click.echo(f"conflict: {', '.join(conflicts)} have no common type; download them into "
-                   "separate folders, or leave those fields out with --columns")
+        click.echo(f"conflict: {', '.join(conflicts)} have no common type; leave them out with "
+                   f"--drop-columns {','.join(conflicts)}, or download into separate folders")
         sys.exit(ExitCode.ERROR)
-    click.echo("compatible: one folder holds both (missing fields read as null, numbers widen)"
-               if changes else "same schema")
+    click.echo("compatible: one folder holds both")
+
+
+def short_type(kind: pa.DataType | None, room: int = 40) -> str:
+    """An Arrow type in a few words: records by their number of fields when long."""
+    if kind is None:
+        return "-"
+    text = str(kind)
+    if len(text) <= room:
+        return text
+    if pa.types.is_struct(kind):
+        return f"struct<{kind.num_fields} fields>"
+    if pa.types.is_map(kind):
+        return f"map<{short_type(kind.key_type, room)}, {short_type(kind.item_type, room)}>"
+    if pa.types.is_list(kind):
+        return f"list<{short_type(kind.value_type, room)}>"
+    return text
 
 
 @main.command("register")
@@ -359,32 +412,59 @@ def demo_command(alerts: int, outdir: Path, partition_by: str, progress: str) ->
     click.echo(f"verify it: finkdl verify {outdir}")
 
 
-@click.command("fink_datatransfer")
-@click.option("-topic", required=True, help="Topic name for the stream that contains the data.")
-@click.option("-outdir", required=True, type=click.Path(path_type=Path), help="Folder to store incoming alerts.")
-@click.option("-partitionby", default="time", show_default=True,
-              help="time (year/month/day), finkclass, tnsclass or classId.")
-@click.option("-limit", type=click.IntRange(0), help="Maximum number of alerts to consume.")
-@click.option("-batchsize", type=int, default=1000, help="Accepted for compatibility; finkdl sizes its files itself.")
-@click.option("-nconsumers", type=int, default=-1, help="Number of parallel consumers (-1: one per partition).")
-@click.option("-maxtimeout", type=float, help="Seconds to wait for new alerts [default: credentials file].")
-@click.option("-number_partitions", type=int, default=10, help="Accepted for compatibility; read from the topic.")
-@click.option("-survey", type=click.Choice(list(SURVEYS)), default="ztf", show_default=True)
-@click.option("-outformat", type=click.Choice(FORMATS), default="parquet", show_default=True)
-@click.option("--restart_from_beginning", is_flag=True, help="Start again from the first alert.")
-@click.option("--dump_schemas", is_flag=True, help="Write the schemas beside the data.")
-@click.option("--verbose", is_flag=True, help="Live dashboard (or plain lines without a terminal).")
-@handle_errors
-def fink_datatransfer(topic: str, outdir: Path, partitionby: str, limit: int | None, batchsize: int,
-                      nconsumers: int, maxtimeout: float | None, number_partitions: int, survey: str,
-                      outformat: str, restart_from_beginning: bool, dump_schemas: bool,
-                      verbose: bool) -> None:
-    """fink-client's fink_datatransfer flags, with finkdl's speed and exactly-once guarantees."""
-    conn, file_timeout = resolve_connection(None, None, survey)
-    cfg = DownloadConfig(
-        topic=topic, outdir=outdir.resolve(), connection=conn, partition_by=partitionby,
-        survey=survey, workers=nconsumers if nconsumers > 0 else None,
-        from_beginning=restart_from_beginning, limit=limit,
-        timeout=maxtimeout if maxtimeout is not None else (file_timeout or 10.0), fmt=outformat,
-        dump_schemas=dump_schemas)
-    run_download(cfg, "auto" if verbose else "quiet")
+def fink_client_command(name: str, about: str, *, survey_required: bool, outdir_default: str | None,
+                        partition_default: str) -> click.Command:
+    """A command taking fink-client's own flags (single dash), with finkdl's guarantees: users
+    of either fink-client version switch with no new habit. Servers, group and timeout come
+    from fink-client's credentials file, as they do for fink-client."""
+    def transfer(topic: str, outdir: Path, partitionby: str, limit: int | None, batchsize: int,
+                 nconsumers: int, maxtimeout: float | None, number_partitions: int, survey: str,
+                 outformat: str, restart_from_beginning: bool, dump_schemas: bool,
+                 verbose: bool) -> None:
+        conn, file_timeout = resolve_connection(None, None, survey)
+        cfg = DownloadConfig(
+            topic=topic, outdir=outdir.resolve(), connection=conn,
+            partition_by="none" if partitionby in ("None", "") else partitionby,
+            survey=survey, workers=nconsumers if nconsumers > 0 else None,
+            from_beginning=restart_from_beginning, limit=limit,
+            timeout=maxtimeout if maxtimeout is not None else (file_timeout or 10.0), fmt=outformat,
+            dump_schemas=dump_schemas)
+        run_download(cfg, "auto" if verbose else "quiet")
+
+    options = [
+        click.option("-survey", type=click.Choice(list(SURVEYS)), required=survey_required,
+                     default=None if survey_required else "ztf", show_default=not survey_required,
+                     help="Survey name."),
+        click.option("-topic", required=True, help="Topic name for the stream that contains the data."),
+        click.option("-outdir", type=click.Path(path_type=Path), required=outdir_default is None,
+                     default=outdir_default, show_default=outdir_default is not None,
+                     help="Folder to store incoming alerts (created if needed)."),
+        click.option("-outformat", type=click.Choice(FORMATS), default="parquet", show_default=True),
+        click.option("-partitionby", default=partition_default, show_default=True, help=_label_help()),
+        click.option("-limit", type=click.IntRange(0), help="Download only this many alerts."),
+        click.option("-batchsize", type=int, default=100,
+                     help="Accepted for compatibility; finkdl sizes its files itself."),
+        click.option("-nconsumers", type=int, default=-1,
+                     help="Consumer processes (-1: one per partition)."),
+        click.option("-maxtimeout", type=float,
+                     help="Seconds to wait for new alerts [default: from the credentials file]."),
+        click.option("-number_partitions", type=int, default=10,
+                     help="Accepted for compatibility; finkdl reads the partitions from the topic."),
+        click.option("--restart_from_beginning", is_flag=True,
+                     help="Start again from the first alert (what the folder holds is kept once)."),
+        click.option("--dump_schemas", is_flag=True, help="Write the schemas beside the data."),
+        click.option("--verbose", is_flag=True, help="Live dashboard (plain lines without a terminal)."),
+    ]
+    command = handle_errors(transfer)
+    for option in reversed(options):
+        command = option(command)
+    return click.command(name, context_settings=CONTEXT, help=about)(command)
+
+
+fink_datatransfer = fink_client_command(
+    "fink_datatransfer", "fink-client's fink_datatransfer (before version 12), with finkdl's "
+    "speed and exactly-once guarantees.", survey_required=False, outdir_default=None,
+    partition_default="time")
+main.add_command(fink_client_command(
+    "transfer", "fink-client 12's `finkctl transfer`, same flags, with finkdl's speed and "
+    "exactly-once guarantees.", survey_required=True, outdir_default=".", partition_default="none"))

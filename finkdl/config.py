@@ -80,6 +80,7 @@ class DownloadConfig:
     schema_file: Path | None = None
     flush: FlushPolicy = FlushPolicy()
     columns: tuple[str, ...] = ()  # --columns: keep only these (dotted paths); () keeps all
+    drop_columns: tuple[str, ...] = ()  # --drop-columns: leave these out (dotted paths)
     drop_cutouts: bool = False
 
 

@@ -3,7 +3,7 @@
 The schema is a merge of versions (finkdl.merge), so it holds everything the table holds, in
 types at least as wide: a field the table lacks becomes null, numbers widen, and records,
 lists and maps are rebuilt child by child around their own validity (a null record stays
-null, an empty list stays empty). Fields the schema does not have are left out: that is how
+null, an empty list stays empty), times meeting text become text (finkdl.merge). Fields the schema does not have are left out: that is how
 ``--columns`` projects a table, with the same function.
 """
 from __future__ import annotations
@@ -43,9 +43,21 @@ def conform_array(array: pa.Array, target: pa.DataType) -> pa.Array:
         offsets, values = _entries(array)
         return pa.ListArray.from_arrays(offsets, conform_array(values, target.value_type),
                                         type=target, mask=array.is_null())
+    if pa.types.is_string(target) and (pa.types.is_timestamp(kind) or pa.types.is_date(kind)):
+        return time_text(array)
     # Widening a long to a double rounds beyond 2**53: the price of one type for both versions.
     lossy = pa.types.is_integer(kind) and pa.types.is_floating(target)
     return array.cast(target, safe=not lossy)
+
+
+def time_text(array: pa.Array) -> pa.Array:
+    """Timestamps as the UTC text Fink writes (``2020-03-18 14:05:42.981000``: microseconds,
+    no zone), dates as ``2020-03-18``."""
+    import pyarrow.compute as pc  # where used: see finkdl.partitioning
+    if pa.types.is_date(array.type):
+        return pc.strftime(array.cast(pa.timestamp("s")), format="%Y-%m-%d")
+    utc = array.cast(pa.timestamp("us", tz="UTC")) if array.type.tz else array.cast(pa.timestamp("us"))
+    return pc.strftime(utc, format="%Y-%m-%d %H:%M:%S")
 
 
 def _entries(array: pa.ListArray) -> tuple[pa.Array, pa.Array]:

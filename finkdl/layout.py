@@ -24,28 +24,29 @@ CUTOUTS = tuple(dict.fromkeys(c for s in SURVEYS.values() for c in s.cutouts))
 _Tree = dict  # name → subtree of the fields kept below it, or None for the whole field
 
 
-def select(schema: pa.Schema, columns: Sequence[str] = (), drop_cutouts: bool = False,
+def select(schema: pa.Schema, columns: Sequence[str] = (), drop: Sequence[str] = (),
            keep: Sequence[str] = (), strict: bool = True) -> pa.Schema:
     """``schema`` cut to ``columns`` (dotted paths into records and lists of records) and
-    ``keep``, without the cutouts when asked; every column when none is listed.
+    ``keep``, every column when none is listed; then without the ``drop`` paths.
 
     ``strict`` refuses listed columns the schema lacks (a later schema version may lack some:
-    they read as null there).
+    they read as null there), and dropping what ``keep`` needs.
     """
     if strict:
-        check_columns(schema, columns, drop_cutouts)
+        check_columns(schema, columns, drop, keep)
     fields = list(schema)
     if columns:
-        tree = _tree([*columns, *keep])
-        fields = _pick(fields, tree)
-    if drop_cutouts:
-        fields = [f for f in fields if f.name not in CUTOUTS]
+        fields = _pick(fields, _tree([*columns, *keep]))
+    if drop:
+        fields = _omit(fields, _tree(drop))
     return pa.schema(fields)
 
 
-def check_columns(schema: pa.Schema, columns: Sequence[str], drop_cutouts: bool) -> None:
-    """Refuse, at once, columns the alerts do not have, naming those that do."""
-    unknown = [c for c in columns if _children(schema, c.split(".")) is None]
+def check_columns(schema: pa.Schema, columns: Sequence[str], drop: Sequence[str] = (),
+                  keep: Sequence[str] = ()) -> None:
+    """Refuse, at once, columns the alerts do not have (naming those that do), and columns
+    both kept and dropped."""
+    unknown = [c for c in [*columns, *drop] if _children(schema, c.split(".")) is None]
     if unknown:
         parent = unknown[0].rpartition(".")[0]
         names = _children(schema, parent.split(".")) if parent else None
@@ -53,10 +54,20 @@ def check_columns(schema: pa.Schema, columns: Sequence[str], drop_cutouts: bool)
         names = names or [f.name for f in schema]
         raise ConfigError(f"these alerts have no column {', '.join(map(repr, unknown))}",
                           hint=f"{where}: {', '.join(names)}; nested ones are dotted, like candidate.jd")
-    cut = [c for c in columns if drop_cutouts and c.split(".")[0] in CUTOUTS]
-    if cut:
-        raise ConfigError(f"--columns lists {', '.join(cut)}, which --drop-cutouts leaves out",
-                          hint="drop one of the two options")
+    both = [c for c in columns if any(_within(c, d) for d in drop)]
+    if both:
+        raise ConfigError(f"--columns keeps {', '.join(both)}, which the columns left out "
+                          f"({', '.join(drop)}) remove", hint="name each column in one option only")
+    needed = [k for k in keep if any(_within(k, d) for d in drop)]
+    if needed:
+        raise ConfigError(f"{', '.join(needed)} cannot be left out: finkdl keeps the alert id, "
+                          "so `finkdl verify` can check duplicates, and the --partition-by column",
+                          hint="leave other columns out")
+
+
+def _within(path: str, ancestor: str) -> bool:
+    """``path`` is ``ancestor`` or lies inside it."""
+    return path == ancestor or path.startswith(ancestor + ".")
 
 
 def _children(schema: pa.Schema, path: list[str]) -> list[str] | None:
@@ -96,10 +107,18 @@ def _pick(fields: list[pa.Field], tree: _Tree) -> list[pa.Field]:
             for f in fields if f.name in tree]
 
 
-def _cut(kind: pa.DataType, tree: _Tree) -> pa.DataType:
+def _cut(kind: pa.DataType, tree: _Tree, pick=None) -> pa.DataType:
+    """A record (or list of records) cut to its fields in ``tree`` (``pick``: _pick or _omit)."""
+    pick = pick or _pick
     if pa.types.is_list(kind):
-        return pa.list_(kind.value_field.with_type(_cut(kind.value_type, tree)))
-    return pa.struct(_pick(list(kind), tree)) if pa.types.is_struct(kind) else kind
+        return pa.list_(kind.value_field.with_type(_cut(kind.value_type, tree, pick)))
+    return pa.struct(pick(list(kind), tree)) if pa.types.is_struct(kind) else kind
+
+
+def _omit(fields: list[pa.Field], tree: _Tree) -> list[pa.Field]:
+    """The fields without those named in ``tree``, records and lists cut below them."""
+    return [f if tree.get(f.name, ...) is ... else f.with_type(_cut(f.type, tree[f.name], _omit))
+            for f in fields if not (f.name in tree and tree[f.name] is None)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,5 +143,7 @@ def layout_for(schema: Schema, cfg: DownloadConfig, strict: bool = True) -> Layo
     decoded = arrow_schema(schema.avro)
     ids = [name for name in id_columns() if name in decoded.names]
     keep = [*ids, *filter(None, [part.source])]
-    kept = select(decoded, cfg.columns, cfg.drop_cutouts, keep=keep, strict=strict)
+    cutouts = [c for c in CUTOUTS if c in decoded.names] if cfg.drop_cutouts else []
+    drop = [*cfg.drop_columns, *cutouts]
+    kept = select(decoded, cfg.columns, drop, keep=keep, strict=strict)
     return Layout(schema, part, decoded, kept)

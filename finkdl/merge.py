@@ -4,8 +4,10 @@ Fink's alert schema changed over the years (2019-2021 vs 2022+): fields came and
 became longs, floats became doubles, records gained fields. A folder reads as one table only
 if all its files share one schema, so versions are merged: a field missing from one version
 is kept (it reads as null there), numbers widen to a common type (int → long → double,
-float → double), nullability is relaxed, and records, lists of records and maps' values are
-merged field by field. Anything else (a string that became a double) has no common type:
+float → double), a timestamp or date meeting text becomes text (Fink's 2019-2021 alerts carry
+``timestamp`` as a timestamp, later ones as text: ``TIME_TEXT`` is the text Fink writes, so
+both eras read alike), nullability is relaxed, and records, lists of records and maps' values
+are merged field by field. Anything else (a string that became a double) has no common type:
 that is a conflict, and finkdl refuses rather than guess.
 
 One walk over both schemas gives the merged schema and every difference met, so
@@ -19,7 +21,15 @@ import pyarrow as pa
 
 from .errors import SchemaError
 
-ADDED, REMOVED, WIDENED, CONFLICT = "added", "removed", "widened", "conflict"
+ADDED, REMOVED, WIDENED, AS_TEXT, CONFLICT = "added", "removed", "widened", "as text", "conflict"
+# What each kind of change does to the rows of the side that had the field otherwise.
+RULES = {
+    ADDED: "a field of the new side only: null in the old side's rows",
+    REMOVED: "a field of the old side only: null in the new side's rows",
+    WIDENED: "numbers widen (int → long → double, float → double; a long beyond 2**53 made double is rounded)",
+    AS_TEXT: "times become UTC text as Fink writes it, e.g. 2020-03-18 14:05:42.981000",
+    CONFLICT: "no type holds both",
+}
 
 
 @dataclass(frozen=True)
@@ -51,10 +61,16 @@ def merge_types(old: pa.DataType, new: pa.DataType, path: str = "") -> tuple[pa.
     if pa.types.is_map(old) and pa.types.is_map(new) and old.key_type.equals(new.key_type):
         item, changes = _merge_field(old.item_field, new.item_field, path)
         return pa.map_(old.key_field, item), changes
+    if any(_is_time(a) and pa.types.is_string(b) for a, b in ((old, new), (new, old))):
+        return pa.string(), [Change(path, AS_TEXT, old, new)]
     common = _common_scalar(old, new)
     if common is None:
         return old, [Change(path, CONFLICT, old, new)]
     return common, [Change(path, WIDENED, old, new)]
+
+
+def _is_time(kind: pa.DataType) -> bool:
+    return pa.types.is_timestamp(kind) or pa.types.is_date(kind)
 
 
 def _common_scalar(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
@@ -102,9 +118,8 @@ def merge_or_refuse(old: pa.Schema, new: pa.Schema, old_name: str, new_name: str
     if conflicts:
         first = conflicts[0]
         others = f" (and {len(conflicts) - 1} more field(s))" if len(conflicts) > 1 else ""
-        paths = ", ".join(c.path for c in conflicts)
         raise SchemaError(f"field {first.path!r} is {first.old} in {old_name} but {first.new} "
                           f"in {new_name}: no type holds both{others}",
-                          hint=f"download into a separate --outdir, or keep only other columns "
-                               f"with --columns (conflicting: {paths})")
+                          hint=f"leave them out with --drop-columns {','.join(c.path for c in conflicts)}, "
+                               "or download into a separate --outdir")
     return merged

@@ -19,7 +19,7 @@ def _single_threaded_numpy() -> None:
 def main() -> None:
     """``finkdl``."""
     _single_threaded_numpy()
-    if sys.argv[1:2] == ["download"]:
+    if sys.argv[1:2] in (["download"], ["transfer"]):
         worker_context()
     from .cli import main as cli
     cli()

@@ -8,6 +8,7 @@ disk under their final names, and only then may their offsets be committed (fink
 from __future__ import annotations
 
 import io
+import json
 import os
 import zlib
 from contextlib import contextmanager
@@ -227,8 +228,30 @@ def parquet_writer(sink: io.RawIOBase | str, schema: pa.Schema, sample: pa.Table
     # but would be computed all the same.
     blobs = {path for path, codec in codecs.items() if codec == "none"}
     statistics = [path for path in codecs if path not in blobs] if blobs else True
-    return pq.ParquetWriter(sink, schema, compression=codecs, compression_level=levels or None,
-                            use_dictionary=False, write_statistics=statistics)
+    return pq.ParquetWriter(sink, with_pandas_metadata(schema), compression=codecs,
+                            compression_level=levels or None, use_dictionary=False,
+                            write_statistics=statistics)
+
+
+_NULLABLE = {pa.int8(): "Int8", pa.int16(): "Int16", pa.int32(): "Int32", pa.int64(): "Int64"}
+
+
+def with_pandas_metadata(schema: pa.Schema) -> pa.Schema:
+    """``schema`` telling pandas to read its top-level integer columns as nullable integers.
+
+    pandas reads an integer column holding a null as float64 by default, which changes every
+    64-bit id past 2**53 (a ZTF ``candid``, an LSST ``diaSourceId``). The ``pandas`` metadata
+    pyarrow writes for a DataFrame says which pandas type each column had; naming
+    ``Int64`` there makes ``pandas.read_parquet`` give the ids exactly, with their nulls, in
+    every file alike whether or not it holds a null. Other readers ignore it."""
+    columns = [{"name": f.name, "field_name": f.name, "pandas_type": str(f.type),
+                "numpy_type": _NULLABLE[f.type], "metadata": None}
+               for f in schema if f.type in _NULLABLE]
+    if not columns:
+        return schema
+    meta = {"index_columns": [], "column_indexes": [], "columns": columns,
+            "creator": {"library": "finkdl"}, "pandas_version": "2.0.0"}
+    return schema.with_metadata({**(schema.metadata or {}), b"pandas": json.dumps(meta).encode()})
 
 
 def _incompressible(sample: pa.Table, path: str, probe_bytes: int = 1 << 16) -> bool:

@@ -2,7 +2,9 @@
 casting tables and files to the folder's schema, and the column selection."""
 from __future__ import annotations
 
+import datetime
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -72,24 +74,58 @@ def test_records_lists_of_records_and_map_values_merge_field_by_field():
     assert maps == pa.map_(pa.string(), pa.float64())
 
 
+def test_a_timestamp_meeting_text_becomes_the_text_fink_writes_in_either_order():
+    stamp = pa.schema([("timestamp", pa.timestamp("us", tz="UTC")), ("night", pa.date32())])
+    text = pa.schema([("timestamp", pa.string()), ("night", pa.string())])
+    assert merge_schemas(stamp, text)[0] == text == merge_schemas(text, stamp)[0]
+    when = datetime.datetime(2020, 3, 18, 14, 5, 42, 981000, tzinfo=datetime.timezone.utc)
+    table = pa.table({"timestamp": pa.array([when, None], stamp.field(0).type),
+                      "night": pa.array([when.date(), None], pa.date32())})
+    assert conform(table, text).to_pylist() == [
+        {"timestamp": "2020-03-18 14:05:42.981000", "night": "2020-03-18"},
+        {"timestamp": None, "night": None}]
+
+
 def test_a_string_become_double_is_refused_naming_its_path_and_both_types():
     with pytest.raises(SchemaError) as caught:
         merge_or_refuse(arrow_schema(V1.avro), arrow_schema(CONFLICTING.avro), "the folder", "topic T")
     text = str(caught.value)
     assert "'candidate.isdiffpos' is string in the folder but double in topic T" in text
-    assert "--outdir" in text and "--columns" in text
+    assert "--outdir" in text and "--drop-columns candidate.isdiffpos" in text
 
 
 # --- the diff ----------------------------------------------------------------------------
-def test_diff_shows_fields_added_removed_and_changed_with_both_types(capsys):
+def _rows(out: str) -> set[tuple[str, ...]]:
+    """The diff's table rows, cells apart (cells are separated by two spaces at least)."""
+    return {tuple(re.split(r"\s{2,}", line.strip())) for line in out.splitlines()}
+
+
+def test_diff_shows_fields_added_removed_and_changed_with_both_types_and_the_rules(capsys):
     print_diff(arrow_schema(V2.avro), "T2", arrow_schema(V1.avro), "T1", "topic")
     out = capsys.readouterr().out
-    assert "T2 compared with topic T1" in out
-    lines = {tuple(line.split()) for line in out.splitlines()}
-    assert {("added", "anomaly_score", "-", "double"), ("removed", "rf_snia_vs_nonia", "double", "-"),
+    assert out.startswith("new: topic T2\nold: topic T1\n")
+    assert {("new only", "anomaly_score", "-", "double"), ("old only", "rf_snia_vs_nonia", "double", "-"),
             ("widened", "candidate.fid", "int32", "int64"), ("widened", "candidate.magpsf", "float", "double"),
-            ("removed", "prv_candidates.pid", "int64", "-")} <= lines
-    assert "compatible" in out
+            ("old only", "prv_candidates.pid", "int64", "-")} <= _rows(out)
+    assert "new only: a field of the new side only: null in the old side's rows" in out
+    assert "widened: numbers widen" in out and "compatible" in out
+    assert all(line == line.rstrip() for line in out.splitlines())
+
+
+def test_diff_lines_stay_short_whatever_the_types(capsys):
+    record = pa.struct([(f"f{i}", pa.float64()) for i in range(60)])
+    print_diff(pa.schema([("rec", record)]), "T2", pa.schema([("old", pa.int64())]), "T1", "topic")
+    out = capsys.readouterr().out
+    assert ("new only", "rec", "-", "struct<60 fields>") in _rows(out)
+    assert max(map(len, out.splitlines())) < 120
+
+
+def test_diff_of_a_timestamp_become_text_says_it_reads_as_text(capsys):
+    print_diff(pa.schema([("timestamp", pa.string())]), "T2026",
+               pa.schema([("timestamp", pa.timestamp("us", tz="UTC"))]), "T2019", "topic")
+    out = capsys.readouterr().out
+    assert ("as text", "timestamp", "timestamp[us, tz=UTC]", "string") in _rows(out)
+    assert "as text: times become UTC text as Fink writes it" in out and "compatible" in out
 
 
 def test_diff_of_conflicting_versions_names_the_conflict_and_exits_1(capsys):
@@ -97,13 +133,14 @@ def test_diff_of_conflicting_versions_names_the_conflict_and_exits_1(capsys):
         print_diff(arrow_schema(CONFLICTING.avro), "T3", arrow_schema(V1.avro), "T1", "topic")
     out = capsys.readouterr().out
     assert exited.value.code == 1
-    assert ("conflict", "candidate.isdiffpos", "string", "double") in {tuple(l.split()) for l in out.splitlines()}
+    assert ("conflict", "candidate.isdiffpos", "string", "double") in _rows(out)
+    assert "--drop-columns candidate.isdiffpos" in out
 
 
 def test_diff_against_a_folder_leaves_out_its_partition_keys(capsys):
     folder = pa.schema([f for f in arrow_schema(V1.avro) if f.name != "finkclass"])
     print_diff(arrow_schema(V1.avro), "T1", folder, "out/", "folder", ("finkclass",))
-    assert capsys.readouterr().out.splitlines()[1:] == ["same schema"]
+    assert capsys.readouterr().out.splitlines()[2:] == ["same schema"]
 
 
 # --- casting tables ----------------------------------------------------------------------
@@ -137,7 +174,11 @@ def test_a_long_widened_to_double_keeps_its_value_rounded():
     assert conform(big, pa.schema([("x", pa.float64())]))["x"][0].as_py() == float(2**60)
 
 
-# --- --columns and --drop-cutouts ----------------------------------------------------------
+# --- --columns, --drop-columns and --drop-cutouts ----------------------------------------------------------
+def _schema(avro: dict):
+    return parse_schema(json.dumps(avro), "test")
+
+
 def test_columns_keep_dotted_paths_the_alert_id_and_the_partition_column():
     layout = layout_for(V1, _config(columns=("objectId", "candidate.jd", "prv_candidates.magpsf"),
                                     partition_by="finkclass"))
@@ -160,12 +201,35 @@ def test_unknown_columns_are_refused_naming_the_columns_that_exist():
 
 
 def test_drop_cutouts_removes_the_cutouts_each_survey_has():
-    ztf = arrow_schema(generator.ztf_schema(slim=True, cutouts=True))
-    assert not {"cutoutScience", "cutoutTemplate", "cutoutDifference"} & set(select(ztf, drop_cutouts=True).names)
-    lsst = arrow_schema(generator.lsst_schema())
-    assert select(lsst, drop_cutouts=True).names == [n for n in lsst.names if n != "cutoutDifference"]
+    ztf = _schema(generator.ztf_schema(slim=True, cutouts=True))
+    assert not {"cutoutScience", "cutoutTemplate", "cutoutDifference"} & set(
+        layout_for(ztf, _config(drop_cutouts=True)).kept.names)
+    lsst = _schema(generator.lsst_schema())
+    assert layout_for(lsst, _config(drop_cutouts=True)).kept.names == [
+        n for n in arrow_schema(lsst.avro).names if n != "cutoutDifference"]
     with pytest.raises(ConfigError):
-        select(ztf, ("cutoutScience",), drop_cutouts=True)
+        layout_for(ztf, _config(columns=("cutoutScience",), drop_cutouts=True))
+
+
+def test_drop_columns_leaves_out_top_level_and_nested_columns_and_keeps_the_rest():
+    layout = layout_for(V1, _config(drop_columns=("mangrove", "candidate.rb", "prv_candidates.pid")))
+    full = arrow_schema(V1.avro)
+    assert layout.kept.names == [n for n in full.names if n != "mangrove"]
+    assert layout.kept.field("candidate").type.names == [
+        n for n in full.field("candidate").type.names if n != "rb"]
+    assert "pid" not in layout.kept.field("prv_candidates").type.value_type.names
+    assert "pid" in layout.kept.field("candidate").type.names
+
+
+def test_drop_columns_refuses_unknown_columns_the_alert_id_and_the_partition_column():
+    with pytest.raises(ConfigError, match="no column 'nope'"):
+        layout_for(V1, _config(drop_columns=("nope",)))
+    with pytest.raises(ConfigError, match="candid cannot be left out"):
+        layout_for(V1, _config(drop_columns=("candid",)))
+    with pytest.raises(ConfigError, match="candidate.jd cannot be left out"):
+        layout_for(V1, _config(drop_columns=("candidate",), partition_by="time"))
+    with pytest.raises(ConfigError, match="--columns keeps objectId"):
+        layout_for(V1, _config(columns=("objectId",), drop_columns=("objectId",)))
 
 
 # --- the folder's schema -------------------------------------------------------------------
