@@ -16,7 +16,9 @@ from typing import Iterable, Protocol, TypeVar
 
 QUARANTINE_DIR = "_quarantine"
 META_DIR = "_finkdl"
-_NAME = re.compile(r"^part-(?:([A-Za-z0-9._-]+)-)?P(\d+)-(\d+)-(\d+)-of(\d+)\.(parquet|avro)$")
+# A flush's undecodable messages go to a file of its own prefix (so that readers' globs of
+# part-*.parquet leave it out); files of finkdl 0.1 kept part- there too.
+_NAME = re.compile(r"^(?:part|quarantine)-(?:([A-Za-z0-9._-]+)-)?P(\d+)-(\d+)-(\d+)-of(\d+)\.(parquet|avro)$")
 
 
 @dataclass(frozen=True, order=True)
@@ -32,8 +34,9 @@ class FileRange:
 
 
 def file_name(partition: int, first: int, last: int, files: int, ext: str,
-              topic: str | None = None) -> str:
-    prefix = f"part-{topic}-" if topic else "part-"
+              topic: str | None = None, kind: str = "part") -> str:
+    """``kind`` is part (alerts) or quarantine (messages that would not decode)."""
+    prefix = f"{kind}-{topic}-" if topic else f"{kind}-"
     return f"{prefix}P{partition:03d}-{first:012d}-{last:012d}-of{files}.{ext}"
 
 

@@ -1,8 +1,11 @@
 """Which Hive folder each alert goes to: labels, time columns, and safe folder names.
 
 Everything here is a pure function of an Arrow table, so it is tested without disk or broker.
-A null label goes to the output folder itself (no ``key=`` segment): readers then see a
-null, and ``pandas.read_parquet`` never meets the dictionary-with-null that breaks it.
+A null label goes to ``key=(null)``, and an alert without an observation time to
+``year=0/month=0/day=0``: every reader then reads the folder alike. No layout keeps a true null
+for all of them: files beside the ``key=`` folders are skipped by Spark without a word and
+refused by polars and DuckDB; Hive's ``__HIVE_DEFAULT_PARTITION__`` breaks pandas, whose
+partition dictionaries cannot hold a null.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from .surveys import SURVEYS, survey, surveys_with
 
 _TIME_LIKE = re.compile(r"jd|mjd|tai|time|date|epoch", re.IGNORECASE)
 TIME_KEYS = ("year", "month", "day")
+NULL_LABEL = "(null)"  # the folder of a null label, as summaries show it too
+NULL_TIME = 0  # year, month and day of an alert without an observation time
 MAX_SEGMENT_BYTES = 200
 
 Label = tuple
@@ -152,10 +157,10 @@ def segment(value: object) -> str:
 
 
 def label_dir(part: Partitioning, label: Label) -> str:
-    """Relative folder of a label; '' (the output folder itself) when any part is null."""
-    if not part.keys or any(v is None for v in label):
-        return ""
-    return "/".join(f"{key}={segment(value)}" for key, value in zip(part.keys, label))
+    """Relative folder of a label ('' when not partitioned); see the module's docstring for nulls."""
+    null = NULL_TIME if part.is_time else NULL_LABEL
+    return "/".join(f"{key}={null if value is None else segment(value)}"
+                    for key, value in zip(part.keys, label))
 
 
 def drop_label_columns(table: pa.Table, part: Partitioning) -> pa.Table:

@@ -96,7 +96,7 @@ class Spool:
         if flush.bad:
             table = quarantine_table(flush)
             path = self.storage.root / QUARANTINE_DIR / file_name(
-                flush.partition, flush.first, flush.last, n_files, "parquet", flush.topic)
+                flush.partition, flush.first, flush.last, n_files, "parquet", flush.topic, "quarantine")
             size = self.storage.write_durably(path, lambda f: write_parquet(
                 f, [table], {**meta, "finkdl.rows": str(table.num_rows)}))
             written.append(WrittenFile(path, table.num_rows, size, QUARANTINE_DIR))

@@ -21,8 +21,10 @@ def test_a_label_is_always_one_folder_component_inside_the_output(label):
     assert os.path.dirname(folder) == "/out" and folder.startswith("/out/finkclass=")
 
 
-def test_null_label_goes_to_the_output_folder_itself():
-    assert label_dir(Partitioning(keys=("finkclass",)), (None,)) == ""
+def test_a_null_label_has_a_folder_of_its_own_that_every_reader_reads_alike():
+    assert label_dir(Partitioning(keys=("finkclass",)), (None,)) == "finkclass=(null)"
+    timed = Partitioning(keys=("year", "month", "day"), source="candidate.jd", day_offset=0.0)
+    assert label_dir(timed, (None, None, None)) == "year=0/month=0/day=0"
 
 
 def test_long_labels_stay_apart():
