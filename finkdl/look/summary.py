@@ -173,7 +173,7 @@ def _from_footers(alerts: Alerts) -> Summary:
         topics[f.range.topic] += pq.read_metadata(f.path).num_rows
         size += f.path.stat().st_size
     schema = alerts.dataset.schema
-    columns = [(f.name, short_type(f.type) + (" (folder names)" if f.name in alerts.keys else ""))
+    columns = [(f.name, short_type(f.type) + (", from folder names" if f.name in alerts.keys else ""))
                for f in schema]
     return Summary(alerts.outdir, alerts.survey, alerts.keys, sum(topics.values()), len(parquet),
                    size, dict(topics), columns)
