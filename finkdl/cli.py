@@ -11,6 +11,7 @@ import click
 import pyarrow as pa
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -38,9 +39,9 @@ def handle_errors(func):
         except FinkdlError as exc:
             if traceback:
                 err_console.print_exception()
-            err_console.print(f"[bold red]error:[/] {exc.message}")
-            if exc.hint:
-                err_console.print(f"  [dim]hint:[/] {exc.hint}")
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}")
+            if exc.hint:  # escaped: "pip install 'finkdl[show]'" is not markup
+                err_console.print(f"  [dim]hint:[/] {escape(exc.hint)}")
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             err_console.print("interrupted")
@@ -396,23 +397,25 @@ def show_command(outdir: Path, plot_file: Path | None) -> None:
     with ProgressAfter(f"reading {outdir}") as on_progress:
         summary = summarize(alerts, plot=plot_file is not None, on_progress=on_progress)
     tables = sections(summary)
+    from rich.text import Text  # labels are text, never markup: a class "[x]" stays "[x]"
     out = Console(highlight=False)
     for section in tables:
         if section.header == ("column", "type"):
-            out.print(f"[bold]{section.title}:[/] " + ", ".join(f"{n} ({t})" for n, t in section.rows))
+            out.print(Text.assemble((f"{section.title}: ", "bold"),
+                                    ", ".join(f"{n} ({t})" for n, t in section.rows)))
             continue
-        table = Table(title=section.title, title_justify="left", title_style="bold", box=None,
+        table = Table(title=Text(section.title, style="bold"), title_justify="left", box=None,
                       show_header=any(section.header), header_style="bold")
         for name in section.header:
-            table.add_column(name, justify="right" if name in ("alerts", "share") else "left",
+            table.add_column(Text(name), justify="right" if name in ("alerts", "share") else "left",
                              overflow="fold")
         for row in section.rows:
-            table.add_row(*row)
+            table.add_row(*map(Text, row))
         out.print(table)
     if plot_file is not None:
         from .look.plots import save, summary_figure
         save(summary_figure(summary), plot_file, f"finkdl show {outdir}", tables)
-        err_console.print(f"figure written to {plot_file}")
+        err_console.print(Text(f"figure written to {plot_file}"))
 
 
 @main.command("cutouts")
@@ -442,8 +445,8 @@ def cutouts_command(outdir: Path, ids: tuple[str, ...], objects: tuple[str, ...]
     stamps = find_stamps(open_alerts(outdir), ids=ids, objects=objects)
     for path in write_stamps(stamps, out, fmt, stretch):
         click.echo(path)
-    err_console.print(f"{len(stamps)} stamps of {len({s.alert_id for s in stamps})} alerts "
-                      f"written to {out}")
+    err_console.print(escape(f"{len(stamps)} stamps of {len({s.alert_id for s in stamps})} "
+                             f"alerts written to {out}"))
 
 
 @main.command("lightcurve")
@@ -468,7 +471,7 @@ def lightcurve_command(outdir: Path, object_id: str, out: Path | None, stretch: 
                          for band, (seen, limits) in curve.counts().items())
     click.echo(f"{object_id}: {per_band}; from {curve.alerts} alerts" +
                ("" if stamps else "; no cutouts in this folder"))
-    err_console.print(f"figure written to {out}")
+    err_console.print(escape(f"figure written to {out}"))
 
 
 @click.command("fink_datatransfer")

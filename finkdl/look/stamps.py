@@ -62,7 +62,7 @@ def alert_columns(alerts: Alerts) -> dict[str, str]:
     """What a stamp needs besides its bytes: its alert, object and time."""
     phot = photometry(alerts.survey)
     columns = {"id": alerts.survey.id_column, "time": alerts.survey.time_column}
-    if phot is not None:
+    if phot is not None and alerts.has(phot.object_column):
         columns["object"] = phot.object_column
     return columns
 
@@ -78,10 +78,11 @@ def find_stamps(alerts: Alerts, ids: list[str] = (), objects: list[str] = ()) ->
                             hint="download the topic again without --drop-cutouts"
                             if alerts.survey.cutouts else None)
     columns = alert_columns(alerts)
-    if objects and "object" not in columns:
+    phot = photometry(alerts.survey)
+    if objects and phot is None:
         raise ConfigError(f"finkdl knows no object id of {alerts.survey.title} alerts",
                           hint="name alerts with --id")
-    key = columns["object"] if objects else columns["id"]
+    key = phot.object_column if objects else columns["id"]
     wanted = typed(alerts, key, list(objects or ids))
     rows = rows_where(alerts, key, wanted, {**columns, **kinds})
     found = set(rows["object" if objects else "id"].to_pylist())
