@@ -445,8 +445,9 @@ def cutouts_command(outdir: Path, ids: tuple[str, ...], objects: tuple[str, ...]
     stamps = find_stamps(open_alerts(outdir), ids=ids, objects=objects)
     for path in write_stamps(stamps, out, fmt, stretch):
         click.echo(path)
-    err_console.print(escape(f"{len(stamps)} stamps of {len({s.alert_id for s in stamps})} "
-                             f"alerts written to {out}"))
+    alerts = len({s.alert_id for s in stamps})
+    err_console.print(escape(f"{len(stamps)} stamps of {alerts} alert{'s' if alerts != 1 else ''} "
+                             f"written to {out}"))
 
 
 @main.command("lightcurve")
@@ -467,9 +468,10 @@ def lightcurve_command(outdir: Path, object_id: str, out: Path | None, stretch: 
     figure_format(out)
     curve, stamps = light_curve(open_alerts(outdir), object_id)
     save(lightcurve_figure(curve, stamps, stretch), out)
-    per_band = ", ".join(f"{band} {seen}" + (f" (+{limits} upper limits)" if limits else "")
+    per_band = ", ".join(f"{band} {seen}" + (f" (+{limits} upper limit{'s' if limits > 1 else ''})"
+                                             if limits else "")
                          for band, (seen, limits) in curve.counts().items())
-    click.echo(f"{object_id}: {per_band}; from {curve.alerts} alerts" +
+    click.echo(f"{object_id}: {per_band}; from {curve.alerts} alert{'s' if curve.alerts != 1 else ''}" +
                ("" if stamps else "; no cutouts in this folder"))
     err_console.print(escape(f"figure written to {out}"))
 

@@ -25,10 +25,6 @@ class Photometry:
     upper_limit: str | None = None  # limiting magnitude of a history entry without detection
     bands: dict[object, str] = field(default_factory=dict)  # band codes → names (ZTF fid)
 
-    @property
-    def unit(self) -> str:
-        return "nJy" if self.is_flux else "mag"
-
 
 PHOTOMETRY = {
     "ztf": Photometry(object_column="objectId", history="prv_candidates", value="magpsf",
@@ -45,11 +41,6 @@ BAND_COLOURS = {"u": "#56b4e9", "g": "#009e73", "r": "#d55e00", "i": "#cc79a7",
 
 def photometry(survey: Survey) -> Photometry | None:
     return PHOTOMETRY.get(survey.name)
-
-
-def band_names(codes: np.ndarray, phot: Photometry) -> np.ndarray:
-    """Band codes as names (ZTF's fid 1, 2, 3 → g, r, i; LSST's names stay)."""
-    return np.array([phot.bands.get(c, str(c)) for c in codes.tolist()], dtype=object)
 
 
 def mjd(times: np.ndarray, survey: Survey) -> np.ndarray:

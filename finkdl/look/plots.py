@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from . import need
 from .lightcurves import LightCurve
 from .photometry import BAND_COLOURS
-from .stamps import Stamp, image, scaled
+from .stamps import Stamp, image, scaled, write_file
 from .summary import (MAG_BINS, MAG_RANGE, SKY_BINS, Section, Summary, day)
 
 need("matplotlib")
@@ -23,7 +23,7 @@ from matplotlib.dates import AutoDateLocator, DateFormatter, DayLocator  # noqa:
 from matplotlib.figure import Figure  # noqa: E402
 
 CLASSES_DRAWN = 9  # the most frequent classes get a colour each; the rest is "other"
-OTHER, NO_LABEL = "other", "(no label)"
+OTHER, NO_LABEL = "other", "(null)"
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#bcbd22", "#17becf"]  # matplotlib's own, its greys kept for these two:
 GREYS = {OTHER: "#7f7f7f", NO_LABEL: "#c7c7c7"}
@@ -41,13 +41,14 @@ def figure_format(path: Path, html_allowed: bool = False) -> str:
 
 
 def save(fig: Figure, path: Path, title: str = "", tables: list[Section] = ()) -> None:
-    """Write the figure as its file name says; ``.html``: one page, the figure and ``tables``."""
-    if figure_format(path, html_allowed=True) != "html":
-        fig.savefig(path, dpi=100)
-        return
-    png = BytesIO()
-    fig.savefig(png, format="png", dpi=100)
-    path.write_text(page(title, base64.b64encode(png.getvalue()).decode(), tables), encoding="utf-8")
+    """Write the figure as its file name says (its folder made if need be); ``.html``: one
+    page, the figure and ``tables``."""
+    fmt = figure_format(path, html_allowed=True)
+    drawn = BytesIO()
+    fig.savefig(drawn, format="png" if fmt == "html" else fmt, dpi=100)
+    content = drawn.getvalue() if fmt != "html" else page(
+        title, base64.b64encode(drawn.getvalue()).decode(), tables).encode()
+    write_file(path, content)
 
 
 def page(title: str, png_base64: str, tables: list[Section]) -> str:

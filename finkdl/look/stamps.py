@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ..errors import ConfigError, FinkdlError, NotFoundError
+from ..errors import ConfigError, FinkdlError, NotFoundError, OutputError
 from . import need
 from .alerts import Alerts, examples, rows_where, typed
 from .photometry import mjd, photometry
@@ -26,8 +26,6 @@ from .photometry import mjd, photometry
 GZIP_MAGIC = b"\x1f\x8b"
 FITS_MAGIC = b"SIMPLE  ="
 PNG_MIN_PIXELS = 256  # a PNG is at least this wide: stamps are 30 to 63 pixels
-STRETCHES = ("zscale", "asinh")
-FORMATS = ("fits", "png")
 
 
 @dataclass(frozen=True)
@@ -170,13 +168,20 @@ def write_stamps(stamps: list[Stamp], out: Path, fmt: str, stretch: str = "zscal
     else:
         levels = [scaled(image(s.fits), stretch) for s in stamps]
         contents = [png_bytes(level) for level in levels]
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for stamp, content in zip(stamps, contents):
-        path = out / f"{stamp.name}.{fmt}"
-        path.write_bytes(content)
-        paths.append(path)
+    paths = [out / f"{stamp.name}.{fmt}" for stamp in stamps]
+    for path, content in zip(paths, contents):
+        write_file(path, content)
     return paths
+
+
+def write_file(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path``, its folder made if need be; OutputError if it cannot."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}",
+                          hint="choose another --out") from exc
 
 
 def png_bytes(levels: np.ndarray) -> bytes:
