@@ -163,7 +163,7 @@ def rows_where(alerts: Alerts, path: str, values: pa.Array, columns: dict[str, s
             if pc.any(pc.is_in(batch["key"], values)).as_py()}
     tables = [batch.filter(pc.is_in(batch["key"], values))
               for _file, batch in scan(alerts, {"key": path, **columns}, hits)]
-    empty = pa.schema([pa.field(n, field_type(alerts.dataset.schema, p))
+    empty = pa.schema([pa.field(n, field_type(alerts.dataset.schema, p) or pa.null())
                        for n, p in {"key": path, **columns}.items()]).empty_table()
     return pa.concat_tables(tables or [empty]).drop_columns(["key"])
 

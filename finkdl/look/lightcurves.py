@@ -46,6 +46,10 @@ def light_curve(alerts: Alerts, object_id: str) -> tuple[LightCurve, list[Stamp]
     record = parent(survey.time_column)
     columns = {**alert_columns(alerts), "band": survey.band_column,
                "value": f"{record}.{phot.value}", "error": f"{record}.{phot.error}"}
+    absent = [columns[c] for c in ("band", "value", "error") if not alerts.has(columns[c])]
+    if absent:
+        raise NotFoundError(f"{alerts.outdir} has no column {', '.join(absent)}: no light curve",
+                            hint="was it downloaded with --columns leaving them out?")
     if alerts.has(phot.history):
         columns["history"] = phot.history
     kinds = stamp_columns(alerts)

@@ -117,7 +117,10 @@ def stamps_of(rows: pa.Table, alerts: Alerts, kinds: dict[str, str]) -> list[Sta
 
 def fits_bytes(raw: bytes, what: str) -> bytes:
     """A stamp's bytes as a FITS file: gunzipped when gzipped (ZTF), as they are otherwise."""
-    data = gzip.decompress(raw) if raw[:2] == GZIP_MAGIC else raw
+    try:
+        data = gzip.decompress(raw) if raw[:2] == GZIP_MAGIC else raw
+    except (OSError, EOFError) as exc:  # BadGzipFile is an OSError
+        raise FinkdlError(f"the {what} is damaged gzip ({exc})") from None
     if not data.startswith(FITS_MAGIC):
         raise FinkdlError(f"the {what} is not a FITS file (it starts with {data[:12]!r})")
     return data
