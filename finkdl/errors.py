@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     OUTPUT = 6
     PARTIAL = 7
     WORKER = 8
+    NOT_FOUND = 9
     INTERRUPTED = 130
 
 
@@ -69,6 +70,12 @@ class OutputError(FinkdlError):
     """The output folder cannot be written (permissions, full disk) or is inconsistent."""
 
     exit_code = ExitCode.OUTPUT
+
+
+class NotFoundError(FinkdlError):
+    """An output folder does not hold what was asked of it: an alert, an object, cutouts."""
+
+    exit_code = ExitCode.NOT_FOUND
 
 
 class WorkerError(FinkdlError):
