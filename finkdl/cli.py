@@ -562,13 +562,13 @@ def fink_client_command(name: str, about: str, *, survey_required: bool, outdir_
         run_download(cfg, "auto" if verbose else "quiet")
 
     options = [
-        click.option("-survey", type=click.Choice(list(SURVEYS)), required=survey_required,
-                     default=None if survey_required else "ztf", show_default=not survey_required,
-                     help="Survey name."),
+        click.option("-survey", type=click.Choice(list(SURVEYS)), help="Survey name.",
+                     **({"required": True} if survey_required else {"default": "ztf", "show_default": True})),
         click.option("-topic", required=True, help="Topic name for the stream that contains the data."),
-        click.option("-outdir", type=click.Path(path_type=Path), required=outdir_default is None,
-                     default=outdir_default, show_default=outdir_default is not None,
-                     help="Folder to store incoming alerts (created if needed)."),
+        click.option("-outdir", type=click.Path(path_type=Path),
+                     help="Folder to store incoming alerts (created if needed).",
+                     **({"required": True} if outdir_default is None
+                        else {"default": outdir_default, "show_default": True})),
         click.option("-outformat", type=click.Choice(FORMATS), default="parquet", show_default=True),
         click.option("-partitionby", default=partition_default, show_default=True, help=_label_help()),
         click.option("-limit", type=click.IntRange(0), help="Download only this many alerts."),

@@ -65,14 +65,14 @@ def _no_time_column(survey_name: str, available: list[str]) -> tuple[str, str]:
     message = (f"--partition-by time reads the observation time from {chosen.time_column!r} "
                f"({chosen.title} alerts, --survey {chosen.name}), which the schema of these "
                "alerts does not have")
+    timelike = [c for c in available if _TIME_LIKE.search(c.rpartition(".")[2])]
+    hint = (f"time-like columns they have: {', '.join(timelike[:12])}; partition by one with "
+            "--partition-by COLUMN" if timelike else
+            "they have no time-like column: partition by a label, or not at all")
     other = [s for s in SURVEYS.values() if s.time_column in available]
     if other:
-        return message, f"these look like {other[0].title} alerts: add --survey {other[0].name}"
-    timelike = [c for c in available if _TIME_LIKE.search(c.rpartition(".")[2])]
-    if timelike:
-        return message, (f"time-like columns they have: {', '.join(timelike[:12])}; "
-                         "partition by one with --partition-by COLUMN")
-    return message, "they have no time-like column: partition by a label, or not at all"
+        hint += f"; or, as these look like {other[0].title} alerts, --survey {other[0].name}"
+    return message, hint
 
 
 def _label_hint(available: list[str], top_level: list[str]) -> str:

@@ -162,9 +162,9 @@ def committed_to_end(conn: Connection, topic: str, partitions: list[int],
 
 
 def make_plan(cfg: DownloadConfig) -> RunPlan:
-    if cfg.fmt == "avro" and (cfg.columns or cfg.drop_cutouts):
-        raise ConfigError("--columns and --drop-cutouts apply to Parquet output: Avro files "
-                          "keep each alert's own bytes", hint="drop --format avro, or those options")
+    if cfg.fmt == "avro" and (cfg.columns or cfg.drop_columns or cfg.drop_cutouts):
+        raise ConfigError("--columns, --drop-columns and --drop-cutouts apply to Parquet output: "
+                          "Avro files keep each alert's own bytes", hint="drop --format avro, or those options")
     offsets = topic_offsets(cfg.connection, cfg.topic, cfg.timeout)
     info = TopicInfo(cfg.topic, [o.partition for o in offsets])
     schema, source = find_schema(cfg.connection, cfg.topic, cfg.timeout, cfg.schema_file)

@@ -31,25 +31,28 @@ def group_id() -> str:
     return f"test-{uuid.uuid4().hex[:10]}"
 
 
+def make_topic(broker, n: int, partitions: int = 3, survey: str = "ztf", schema: dict | None = None,
+               records=None, **alert_options) -> str:
+    """A new topic filled with generated alerts (or ``records``), as Fink fills one; its name."""
+    name = f"ftransfer_{survey}_2026-11-28_{next(_counter)}{uuid.uuid4().hex[:6]}"
+    broker.create_topic(name, partitions)
+    if schema is None:
+        schema = (generator.lsst_schema() if survey == "lsst" else
+                  generator.ztf_schema(slim=alert_options.get("slim", True),
+                                       cutouts=alert_options.get("cutouts", False)))
+    if records is None:
+        opts = {"slim": True, "cutouts": False, **alert_options}
+        generator.produce_values(broker.servers, name, schema,
+                                 generator.values(n, survey=survey, **opts), partitions)
+    else:
+        generator.produce(broker.servers, name, schema, records, partitions)
+    return name
+
+
 @pytest.fixture
 def topic_factory(broker):
     """Create a topic filled with generated alerts; returns its name."""
-    def make(n: int, partitions: int = 3, survey: str = "ztf", schema: dict | None = None,
-             records=None, **alert_options) -> str:
-        name = f"ftransfer_{survey}_2026-11-28_{next(_counter)}{uuid.uuid4().hex[:6]}"
-        broker.create_topic(name, partitions)
-        if schema is None:
-            schema = (generator.lsst_schema() if survey == "lsst" else
-                      generator.ztf_schema(slim=alert_options.get("slim", True),
-                                           cutouts=alert_options.get("cutouts", False)))
-        if records is None:
-            opts = {"slim": True, "cutouts": False, **alert_options}
-            generator.produce_values(broker.servers, name, schema,
-                                     generator.values(n, survey=survey, **opts), partitions)
-        else:
-            generator.produce(broker.servers, name, schema, records, partitions)
-        return name
-    return make
+    return lambda *args, **kw: make_topic(broker, *args, **kw)
 
 
 def run_finkdl(*args: str, servers: str | None = None, group: str | None = None,
@@ -68,14 +71,17 @@ def run_finkdl(*args: str, servers: str | None = None, group: str | None = None,
     return done
 
 
+def download(broker, group: str, topic: str, outdir: Path, *args: str, **kw):
+    """``finkdl download`` against the session broker, as a user runs it."""
+    return run_finkdl("download", topic, "--outdir", str(outdir), "--timeout", "2",
+                      "--progress", "plain", *args, servers=broker.servers, group=group, **kw)
+
+
 @pytest.fixture
 def finkdl(broker, group_id):
     """``finkdl download`` against the session broker with this test's group id."""
-    def download(topic: str, outdir: Path, *args: str, group: str | None = None, **kw):
-        return run_finkdl("download", topic, "--outdir", str(outdir), "--timeout", "2",
-                          "--progress", "plain", *args, servers=broker.servers,
-                          group=group or group_id, **kw)
-    return download
+    return lambda topic, outdir, *args, group=None, **kw: download(
+        broker, group or group_id, topic, outdir, *args, **kw)
 
 
 def write_flush(outdir: Path, flush, part, fmt: str, schema_text: str, schema=None):

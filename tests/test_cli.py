@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -99,7 +100,6 @@ def test_fink_datatransfer_flags_work_unchanged(broker, topic_factory, group_id,
     cmd = [str(BIN / "fink_datatransfer"), "-topic", topic, "-outdir", str(tmp_path / "out"),
            "-partitionby", "finkclass", "-batchsize", "100", "-nconsumers", "2", "-maxtimeout", "2",
            "-survey", "ztf", "-outformat", "parquet", "--dump_schemas"]
-    import subprocess
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr
@@ -108,6 +108,67 @@ def test_fink_datatransfer_flags_work_unchanged(broker, topic_factory, group_id,
     again = subprocess.run(cmd + ["--restart_from_beginning"], capture_output=True, text=True,
                            timeout=300, env={**os.environ, "HOME": str(tmp_path)})
     assert again.returncode == 0 and len(pd.read_parquet(tmp_path / "out")) == 1500
+
+
+def test_finkdl_transfer_takes_fink_client_12_s_flags(broker, topic_factory, group_id, tmp_path):
+    topic = topic_factory(1200, partitions=3)
+    _creds(tmp_path, broker.servers, group_id)
+    cmd = ["transfer", "-survey", "ztf", "-topic", topic, "-outdir", str(tmp_path / "out"),
+           "-outformat", "parquet", "-partitionby", "finkclass", "-limit", "1000", "-batchsize", "100",
+           "-nconsumers", "2", "-maxtimeout", "2", "-number_partitions", "10", "--dump_schemas"]
+    env = {"HOME": str(tmp_path)}
+    done = run_finkdl(*cmd, env=env)
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_parquet(tmp_path / "out")) == 1000
+    assert (tmp_path / "out" / "_finkdl" / "schema.avsc").exists()
+    again = run_finkdl("transfer", "-survey", "ztf", "-topic", topic, "-outdir", str(tmp_path / "out"),
+                       "-partitionby", "finkclass", "-maxtimeout", "2", "--restart_from_beginning",
+                       "--verbose", env=env)
+    assert again.returncode == 0, again.stderr
+    assert len(pd.read_parquet(tmp_path / "out")) == 1200
+    assert "-survey" in run_finkdl("transfer", "-h").stdout  # -h, as finkctl takes it
+    missing = run_finkdl("transfer", "-topic", topic, env=env)
+    assert missing.returncode == ExitCode.USAGE and "-survey" in missing.stderr
+
+
+def test_fink_datatransfer_answers_minus_h_as_fink_client_does():
+    done = subprocess.run([str(BIN / "fink_datatransfer"), "-h"], capture_output=True, text=True)
+    assert done.returncode == 0 and "-partitionby" in done.stdout and "-maxtimeout" in done.stdout
+
+
+def test_a_run_with_nothing_left_says_so_and_how_to_start_again(topic_factory, finkdl, tmp_path):
+    topic = topic_factory(300, partitions=2)
+    assert finkdl(topic, tmp_path / "a").returncode == 0
+    again = finkdl(topic, tmp_path / "b")
+    assert again.returncode == 0
+    assert "has already read every alert of" in again.stderr
+    assert "--from-beginning" in again.stderr and "--group-id" in again.stderr
+    same = finkdl(topic, tmp_path / "a", "--from-beginning")
+    assert "already holds every alert" in same.stderr
+
+
+def test_partitioning_by_time_without_the_survey_s_time_column_names_the_time_like_ones(
+        broker, topic_factory, finkdl, tmp_path):
+    from finkdl.local.generator import elasticc_schema, alerts
+    topic = topic_factory(0, partitions=1, schema=elasticc_schema(), records=list(alerts(5, survey="elasticc")))
+    done = finkdl(topic, tmp_path, "--partition-by", "time", "--survey", "lsst")
+    assert done.returncode == ExitCode.TOPIC
+    assert "'diaSource.midpointMjdTai'" in done.stderr and "does not have" in done.stderr
+    assert "diaSource.midPointTai" in done.stderr and "check --survey" not in done.stderr
+    assert finkdl(topic, tmp_path, "--partition-by", "time", "--survey", "elasticc").returncode == 0
+
+
+def test_an_unknown_label_column_is_answered_with_the_survey_s_label_columns(topic_factory, finkdl, tmp_path):
+    topic = topic_factory(20, partitions=1, survey="lsst")
+    done = finkdl(topic, tmp_path, "--partition-by", "classId", "--survey", "lsst")
+    assert done.returncode == ExitCode.USAGE and "label columns these alerts carry: tns_type_recomputed" in done.stderr
+
+
+def test_offsets_title_is_one_line_whatever_the_group_name(broker, topic_factory, tmp_path):
+    topic = topic_factory(10, partitions=1)
+    group = "a-very-long-group-name-" + "x" * 60
+    done = run_finkdl("offsets", topic, servers=broker.servers, group=group, env={"COLUMNS": "60"})
+    assert done.stdout.splitlines()[0] == f"{topic}  group {group}"
 
 
 def test_offsets_and_schema_commands(broker, topic_factory, finkdl, group_id, tmp_path):

@@ -65,6 +65,24 @@ def lsst_schema() -> dict:
     ])
 
 
+def elasticc_schema() -> dict:
+    """ELASTiCC alerts as Fink served them (the simulated LSST schema lsst.v4_1, with Fink's
+    classId): no top-level diaSourceId, the id is alertId."""
+    src = [("diaSourceId", _opt("long")), ("ccdVisitId", _opt("long")), ("diaObjectId", _opt("long")),
+           ("midPointTai", _opt("double")), ("filterName", _opt("string")), ("ra", _opt("double")),
+           ("decl", _opt("double")), ("psFlux", _opt("float")), ("psFluxErr", _opt("float")),
+           ("snr", _opt("float"))]
+    obj = [("diaObjectId", _opt("long")), ("ra", _opt("double")), ("decl", _opt("double")),
+           ("hostgal_zphot", _opt("float"))]
+    return _record("topLevelRecord", [
+        ("alertId", _opt("long")),
+        ("diaSource", _record("topLevelRecord.diaSource", src)),
+        ("prvDiaSources", _opt({"type": "array", "items": _record("topLevelRecord.prvDiaSources", src)})),
+        ("diaObject", _opt(_record("topLevelRecord.diaObject", obj))),
+        ("classId", _opt("int")),
+    ])
+
+
 def ztf_alert(rng: random.Random, n: int, slim: bool, cutouts: bool, labels: list) -> dict:
     jd = 2460000.5 + rng.random() * 30  # a month of observations, as a typical transfer query
     cand = {"jd": jd, "fid": rng.choice([1, 2]), "pid": rng.getrandbits(40), "magpsf": 15 + rng.random() * 6,
@@ -100,12 +118,31 @@ def lsst_alert(rng: random.Random, n: int) -> dict:
             "tns_type_recomputed": rng.choice(TNSCLASSES)}
 
 
+def elasticc_alert(rng: random.Random, n: int) -> dict:
+    mjd = 60300.0 + rng.random() * 30
+    obj = 10**9 + n // 3
+    src = {"diaSourceId": 2 * 10**11 + n, "ccdVisitId": rng.getrandbits(30), "diaObjectId": obj,
+           "midPointTai": mjd, "filterName": rng.choice("ugrizY"), "ra": rng.random() * 360,
+           "decl": rng.random() * 90 - 90, "psFlux": rng.random() * 1e4, "psFluxErr": rng.random() * 100,
+           "snr": rng.random() * 50}
+    return {"alertId": 10**9 + n, "diaSource": src,
+            "prvDiaSources": [dict(src, diaSourceId=None, midPointTai=mjd - d - 1) for d in range(rng.randint(0, 4))],
+            "diaObject": None if rng.random() < 0.1 else {"diaObjectId": obj, "ra": src["ra"],
+                                                          "decl": src["decl"], "hostgal_zphot": None},
+            "classId": rng.choice([111, 112, 2222, 2244, None])}
+
+
 def alerts(n: int, survey: str = "ztf", slim: bool = False, cutouts: bool = True,
            hostile: bool = False, seed: int = 0, start: int = 0) -> Iterator[dict]:
     rng = random.Random(seed)
     labels = FINKCLASSES + (HOSTILE_LABELS if hostile else [None])
     for i in range(start, start + n):
-        yield lsst_alert(rng, i) if survey == "lsst" else ztf_alert(rng, i, slim, cutouts, labels)
+        if survey == "lsst":
+            yield lsst_alert(rng, i)
+        elif survey == "elasticc":
+            yield elasticc_alert(rng, i)
+        else:
+            yield ztf_alert(rng, i, slim, cutouts, labels)
 
 
 def values(n: int, survey: str = "ztf", slim: bool = False, cutouts: bool = True,
