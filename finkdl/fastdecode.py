@@ -9,11 +9,15 @@ faster than fastavro + ``pa.Table.from_pylist``.
 fastavro (``finkdl.decode``) stays the reference and the fallback: a batch holding a value
 that does not decode to exactly its last byte goes to ``decode_values``, which isolates that
 value; so does a batch whose maps repeat a key (fastavro keeps the last value, Arrow would
-keep both), and every batch of a schema the program cannot express (a union of two non-null
-types, a logical type other than those below, decimals wider than 38 digits).
+keep both), one holding a value the reference reads otherwise or refuses (a date or timestamp
+beyond Python's years 1-9999, a time outside its day, a decimal beyond its precision), and
+every batch of a schema the program cannot express (a union of two non-null types, a logical
+type other than those below, decimals wider than 38 digits or 16 bytes).
 
-Where the fast path still differs from the reference: a date or timestamp beyond Python's
-years 1-9999 is kept (fastavro cannot build it).
+A value holds at most one array item or map entry per byte of it, all its arrays and maps
+together (``finkdl.decode``): only items that take no bytes (nulls, empty records) can go past
+it, and they could otherwise make a few bytes hold billions of them. The C decoder refuses such
+a value, and ``read_past`` tells the reference which values to set aside before fastavro.
 """
 from __future__ import annotations
 
@@ -31,15 +35,22 @@ from .schema import Schema
 
 # Node kinds, as numbered in _avro.c.
 (NULL, BOOL, INT, LONG, FLOAT, DOUBLE, STRING, BYTES, FIXED, ENUM, DECIMAL_BYTES, DECIMAL_FIXED,
- RECORD, ARRAY, MAP) = range(15)
+ RECORD, ARRAY, MAP, BOUNDED_INT, BOUNDED_LONG) = range(17)
 # What the decoder does with a node's values, as numbered in _avro.c: stores them, reads past
 # them, or stores them and reads nothing after them in the value.
 STORED, SKIPPED, LAST = range(3)
 _PRIMITIVES = {"null": NULL, "boolean": BOOL, "int": INT, "long": LONG, "float": FLOAT,
                "double": DOUBLE, "string": STRING, "bytes": BYTES}
-# Logical types whose Arrow type (finkdl.arrow_schema) holds the very integers Avro writes.
-_LOGICAL = {("long", "timestamp-millis"), ("long", "timestamp-micros"), ("int", "date"),
-            ("int", "time-millis"), ("long", "time-micros")}
+# Logical types whose Arrow type (finkdl.arrow_schema) holds the very integers Avro writes, with
+# the integers fastavro turns into Python's dates and times: years 1 to 9999, a time within its
+# day (fastavro reads a negative time as another time of the day).
+_LOGICAL = {("long", "timestamp-millis"): (BOUNDED_LONG, -62135596800000, 253402300799999),
+            ("long", "timestamp-micros"): (BOUNDED_LONG, -62135596800000000, 253402300799999999),
+            ("int", "date"): (BOUNDED_INT, -719162, 2932896),
+            ("int", "time-millis"): (BOUNDED_INT, 0, 86400000 - 1),
+            ("long", "time-micros"): (BOUNDED_LONG, 0, 86400000000 - 1)}
+# What read_past tells of a value, as numbered in _avro.c.
+READ, TOO_MANY_ITEMS, UNREADABLE = range(3)
 _MAX_DEPTH = 64  # a named type that contains itself has no flat program
 
 
@@ -47,7 +58,7 @@ _MAX_DEPTH = 64  # a named type that contains itself has no flat program
 class Program:
     """A schema as the C decoder reads it."""
 
-    nodes: tuple[tuple, ...]  # kind, union size, null branch, arg, children, skipped, enum symbols
+    nodes: tuple[tuple, ...]  # kind, union size, null branch, arg, children, skipped[, extra]
     ends: tuple[int, ...]  # node → the index after its subtree
 
 
@@ -77,14 +88,55 @@ def decode_batch(values: Sequence[bytes], schema: Schema, target: pa.Schema,
 
 
 @lru_cache(maxsize=32)
-def _program(text: str) -> Program | None:
-    """The program of a schema, or None when the reference decoder must read it."""
+def _program(text: str, logical: bool = True) -> Program | None:
+    """The program of a schema, or None when the reference decoder must read it; without
+    ``logical``, logical types are read as the types they annotate (enough to read past them)."""
     nodes: list[tuple] = []
     try:
-        _compile(json.loads(text), {}, nodes, 0)
+        _compile(json.loads(text), {}, nodes, 0, logical)
     except (_Unsupported, KeyError, TypeError, ValueError):
         return None
     return Program(tuple(nodes), _ends(nodes))
+
+
+def read_past(values: Sequence[bytes], schema: Schema) -> list[int] | None:
+    """What reading each value past gives (READ, TOO_MANY_ITEMS, UNREADABLE), where the
+    schema's arrays can hold items that take no bytes; None where they cannot: every value
+    then holds fewer items than bytes, or fastavro runs out of bytes reading it."""
+    program = _past(schema.text)
+    return None if program is None else _avro.read_past(program.nodes, values)
+
+
+@lru_cache(maxsize=32)
+def _past(text: str) -> Program | None:
+    """A program that reads whole values past, storing nothing, for a schema whose arrays can
+    hold items that take no bytes; else None."""
+    program = _program(text, logical=False)
+    if program is None or not any(n[0] == ARRAY and _takes_no_bytes(program, i + 1)
+                                  for i, n in enumerate(program.nodes)):
+        return None
+    root = program.nodes[0]
+    return Program((root,) + tuple(n[:5] + (SKIPPED,) + n[6:] for n in program.nodes[1:]), program.ends)
+
+
+def _takes_no_bytes(program: Program, i: int) -> bool:
+    """True when node i's values are written as no bytes at all: nulls, fixed of size 0, records
+    of such fields (a union writes its branch)."""
+    kind, union_size, _, arg = program.nodes[i][:4]
+    if union_size:
+        return False
+    if kind == RECORD:
+        return all(_takes_no_bytes(program, c) for c in _children(program, i))
+    return kind == NULL or (kind in (FIXED, DECIMAL_FIXED) and arg == 0)
+
+
+def _children(program: Program, i: int) -> list[int]:
+    """The indices of node i's children."""
+    children, child = [], i + 1
+    for _ in range(program.nodes[i][4]):
+        children.append(child)
+        child = program.ends[child]
+    return children
 
 
 def _ends(nodes: Sequence[tuple]) -> tuple[int, ...]:
@@ -115,10 +167,7 @@ def _projection(text: str, target: pa.Schema, only: str) -> tuple[Program, pa.Sc
         names = [f.name for f in fields]
         if program.nodes[node][0] != RECORD or name not in names:
             return None
-        children, child = [], node + 1
-        for _ in range(program.nodes[node][4]):
-            children.append(child)
-            child = program.ends[child]
+        children = _children(program, node)
         k = names.index(name)
         for index, child in enumerate(children):
             skipped[child] = STORED if index == k else SKIPPED
@@ -137,8 +186,9 @@ def _pruned(fields: list[pa.Field], path: list[str]) -> list[pa.Field]:
     return [field]
 
 
-def _compile(avro: Any, named: dict[str, Any], nodes: list, depth: int) -> None:
-    """Append the nodes of one Avro type, in pre-order."""
+def _compile(avro: Any, named: dict[str, Any], nodes: list, depth: int, logical: bool) -> None:
+    """Append the nodes of one Avro type, in pre-order; without ``logical``, those of the types
+    logical types annotate."""
     if depth > _MAX_DEPTH:
         raise _Unsupported("a type that contains itself")
     union_size, null_branch = 0, -1
@@ -153,33 +203,41 @@ def _compile(avro: Any, named: dict[str, Any], nodes: list, depth: int) -> None:
             nodes.append((_PRIMITIVES[avro], union_size, null_branch, 0, 0, STORED))
             return
         avro = named[avro]
-    kind, logical = avro["type"], avro.get("logicalType")
+    kind, annotation = avro["type"], avro.get("logicalType") if logical else None
     for name in type_names(avro):
         named[name] = avro
-    if logical == "decimal":
-        if avro.get("precision", 0) > 38:
+    size = avro.get("size")
+    if kind == "fixed" and (type(size) is not int or not 0 <= size < 2**31):
+        raise _Unsupported(f"a fixed of size {size!r}")
+    if annotation == "decimal":
+        precision = avro.get("precision")
+        if type(precision) is not int or not 1 <= precision <= 38:
             raise _Unsupported("a decimal wider than 38 digits")
         if kind == "bytes":
-            nodes.append((DECIMAL_BYTES, union_size, null_branch, 0, 0, STORED))
-        elif kind == "fixed" and avro["size"] <= 16:
-            nodes.append((DECIMAL_FIXED, union_size, null_branch, avro["size"], 0, STORED))
+            nodes.append((DECIMAL_BYTES, union_size, null_branch, 0, 0, STORED, precision))
+        elif kind == "fixed" and size <= 16:
+            nodes.append((DECIMAL_FIXED, union_size, null_branch, size, 0, STORED, precision))
         else:
             raise _Unsupported("a decimal wider than 16 bytes")
         return
-    if logical is not None and (kind, logical) not in _LOGICAL:
-        raise _Unsupported(f"logical type {logical}")
+    if annotation is not None:
+        if (kind, annotation) not in _LOGICAL:
+            raise _Unsupported(f"logical type {annotation}")
+        bounded, low, high = _LOGICAL[kind, annotation]
+        nodes.append((bounded, union_size, null_branch, 0, 0, STORED, (low, high)))
+        return
     if kind == "record":
         nodes.append((RECORD, union_size, null_branch, 0, len(avro["fields"]), STORED))
         for field in avro["fields"]:
-            _compile(field["type"], named, nodes, depth + 1)
+            _compile(field["type"], named, nodes, depth + 1, logical)
     elif kind in ("array", "map"):
         nodes.append((ARRAY if kind == "array" else MAP, union_size, null_branch, 0, 1, STORED))
-        _compile(avro["items" if kind == "array" else "values"], named, nodes, depth + 1)
+        _compile(avro["items" if kind == "array" else "values"], named, nodes, depth + 1, logical)
     elif kind == "enum":
         symbols = tuple(str(symbol).encode() for symbol in avro["symbols"])
         nodes.append((ENUM, union_size, null_branch, len(symbols), 0, STORED, symbols))
     elif kind == "fixed":
-        nodes.append((FIXED, union_size, null_branch, avro["size"], 0, STORED))
+        nodes.append((FIXED, union_size, null_branch, size, 0, STORED))
     elif kind in _PRIMITIVES:
         nodes.append((_PRIMITIVES[kind], union_size, null_branch, 0, 0, STORED))
     else:
