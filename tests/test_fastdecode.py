@@ -2,7 +2,6 @@
 import datetime
 import decimal
 import json
-import math
 from pathlib import Path
 
 import fastavro
@@ -15,6 +14,7 @@ from finkdl.decode import decode_values
 from finkdl.fastdecode import decode_batch
 from finkdl.partitioning import column
 from finkdl.schema import parse_schema
+from fuzzing import same as _same
 
 FINK_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fink"
 
@@ -25,17 +25,6 @@ def _schema(avro):
 
 def _encode(schema, records):
     return [generator.encode(schema.parsed, r) for r in records]
-
-
-def _same(a, b):
-    """Equality where NaN equals NaN: real alerts carry NaN features."""
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
-    return type(a) is type(b) and a == b
 
 
 def _assert_same_as_reference(values, schema):
