@@ -489,7 +489,7 @@ def _batch(rng: random.Random, subject: Subject, big: bool) -> tuple[str, list[b
 def _special(rng: random.Random, round_: int, subject: Subject) -> tuple[str, list[bytes], Subject] | None:
     """Now and then, in long runs: every truncation of a value, a batch of 100,000 values, or a
     value of 50 MB."""
-    if round_ % 101 == 50:
+    if round_ % 499 == 250:
         value = min(subject.corpus + [Writer(rng, subject.schema.avro, big=False).write()], key=len)
         return f"every truncation of a value of {len(value)} bytes", [value[:n] for n in range(len(value))], subject
     if round_ % 997 == 500:
@@ -570,25 +570,42 @@ def _sanitizer_env() -> dict[str, str]:
 _REPORTS = ("ERROR: AddressSanitizer", "runtime error:")  # how each kind of report begins
 
 
+def _state(path: Path) -> tuple[Counts, Any, bool]:
+    """What a child wrote: its counts, the round under way, and whether it finished."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):  # not written yet, or being written
+        return Counts(), "?", False
+    at, finished = state.pop("round", "?"), state.pop("done", False)
+    return Counts(**state), at, finished
+
+
 def _parent(args: argparse.Namespace) -> int:
     """Children one after another until the time is up; each one a report (or an error) stops is
     counted, its output kept, and the next carries on with the next seed."""
     findings = Path(args.findings)
     findings.mkdir(parents=True, exist_ok=True)
     total, reports, errors = Counts(), 0, 0
-    deadline, seed, env = time.monotonic() + args.seconds, args.seed, _sanitizer_env()
+    started = shown = time.monotonic()
+    deadline, seed, env = started + args.seconds, args.seed, _sanitizer_env()
     print(f"fuzzing {', '.join(s.name for s in subjects())} for {args.seconds:.0f} s with {args.sanitized}; "
           f"findings in {findings}", flush=True)
     while time.monotonic() < deadline - 1:
         state, output = findings / f"child-{seed}.json", findings / f"child-{seed}.stderr"
         with open(output, "w") as stderr:
-            child = subprocess.run([sys.executable, __file__, "--child", "--seed", str(seed), "--state", str(state),
-                                    "--sanitized", args.sanitized, "--seconds", str(deadline - time.monotonic())],
-                                   env=env, stderr=stderr)
-        done = json.loads(state.read_text()) if state.exists() else {}
-        at = done.pop("round", "?")
-        finished = done.pop("done", False)
-        total.add(Counts(**done))
+            child = subprocess.Popen([sys.executable, __file__, "--child", "--seed", str(seed), "--state", str(state),
+                                      "--sanitized", args.sanitized, "--seconds", str(deadline - time.monotonic())],
+                                     env=env, stderr=stderr)
+            while child.poll() is None:
+                time.sleep(1)
+                if time.monotonic() - shown > 60:
+                    so_far = dataclasses.replace(total)
+                    so_far.add(_state(state)[0])
+                    print(f"{time.monotonic() - started:5.0f} s: {so_far.line()}; {reports} sanitizer reports",
+                          flush=True)
+                    shown = time.monotonic()
+        done, at, finished = _state(state)
+        total.add(done)
         text = output.read_text(errors="replace")
         found = sum(text.count(marker) for marker in _REPORTS)
         if child.returncode == 0 and finished and not found:
