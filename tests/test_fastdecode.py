@@ -14,7 +14,7 @@ from finkdl.decode import decode_values
 from finkdl.fastdecode import decode_batch
 from finkdl.partitioning import column
 from finkdl.schema import parse_schema
-from fuzzing import same as _same
+from fuzzing import same as _same, zigzag
 
 FINK_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fink"
 
@@ -299,6 +299,39 @@ def test_a_map_block_whose_declared_size_lies_is_read_as_the_reference_reads_it(
     assert column(alone.table, "label").to_pylist() == ["abc"]
 
 
+def _nulls(avro_type):
+    """A value of a type that is null wherever it can be (a record's fields)."""
+    return {f["name"]: _nulls(f["type"]) for f in avro_type["fields"]} if isinstance(avro_type, dict) else None
+
+
+def test_a_real_alert_whose_block_size_lies_is_filed_under_its_own_label(fast_path_only):
+    # The issue's crafted alert: its history a block said to end inside a file name of its first
+    # item, which holds the end of an alert labelled "Forged"; read whole, it is "SN candidate".
+    if not FINK_DATA.is_dir():
+        pytest.skip(f"no sample Fink alerts in {FINK_DATA}")
+    text = (FINK_DATA / "ztf/schema-ztf-ftransfer-2026-03-23.json").read_text()
+    schema = parse_schema(text, "ztf")
+    with open(FINK_DATA / "ztf/alerts-ztf-2026-03-22.avro", "rb") as f:
+        alert = next(r for r in fastavro.reader(f) if r["prv_candidates"])
+    fields = [f["name"] for f in schema.avro["fields"]]
+    at, label = fields.index("prv_candidates"), fields.index("finkclass")
+    before = _schema(schema.avro | {"fields": schema.avro["fields"][:at]})
+    start = len(generator.encode(before.parsed, alert)) + 1  # where the history's items begin
+    nulls = {f["name"]: _nulls(f["type"]) for f in schema.avro["fields"][at + 1:label]}
+    forged = generator.encode(schema.parsed, alert | nulls | {  # no more items, then a forged rest
+        "prv_candidates": [], "finkclass": "Forged"})[start:]
+    alert |= {"finkclass": "SN candidate", "prv_candidates": [
+        alert["prv_candidates"][0] | {"pdiffimfilename": forged.decode()}] + alert["prv_candidates"][1:]}
+    honest = generator.encode(schema.parsed, alert)
+    jump = honest.index(forged, start) - (start + 1)
+    count = len(alert["prv_candidates"])
+    crafted = honest[:start] + zigzag(-count) + zigzag(jump) + honest[start + 1:]
+    target = arrow_schema(schema.avro)
+    alone = decode_batch([crafted], schema, target, only="finkclass")
+    assert column(alone.table, "finkclass").to_pylist() == ["SN candidate"]
+    assert decode_values([crafted], schema, target).table["finkclass"].to_pylist() == ["SN candidate"]
+
+
 def test_fields_of_every_width_are_read_past_as_the_whole_decode_reads_them(fast_path_only):
     # Records' fields have a quicker way past them: one-byte branches, varints of 1 to 10 bytes.
     point = {"type": "record", "name": "P", "fields": [
@@ -339,15 +372,6 @@ def test_damaged_values_read_alone_never_give_a_label_the_reference_would_not():
 
 
 # --- values at the edges of their types, and items that take no bytes --------------------------
-def _zigzag(n: int) -> bytes:
-    """An Avro long, as writers write it."""
-    n = ((n << 1) ^ (n >> 63)) & (2**64 - 1)
-    out = b""
-    while n > 0x7f:
-        out, n = out + bytes([n & 0x7f | 0x80]), n >> 7
-    return out + bytes([n])
-
-
 def _one_field(avro_type):
     return _schema({"type": "record", "name": "r", "fields": [{"name": "x", "type": avro_type}]})
 
@@ -356,7 +380,7 @@ def test_a_negative_time_decodes_as_the_reference_reads_it():
     # fastavro reads -1 ms as 00:00:00.999 where the C decoder read 23:59:59.999: it now leaves
     # any time outside its day to the reference.
     for logical, base in (("time-millis", "int"), ("time-micros", "long")):
-        decoded = _assert_same_as_reference([_zigzag(-1), _zigzag(0)], _one_field({"type": base, "logicalType": logical}))
+        decoded = _assert_same_as_reference([zigzag(-1), zigzag(0)], _one_field({"type": base, "logicalType": logical}))
         assert decoded.table["x"][0].as_py() == datetime.time(0, 0, 0, 999999 if logical == "time-micros" else 999000)
 
 
@@ -364,7 +388,7 @@ def test_a_negative_time_decodes_as_the_reference_reads_it():
                                               ("time-micros", "long", 86_400_000_000)])
 def test_a_time_of_a_whole_day_is_refused_as_the_reference_refuses_it(logical, base, day):
     schema = _one_field({"type": base, "logicalType": logical})
-    decoded = _assert_same_as_reference([_zigzag(day - 1), _zigzag(day)], schema)
+    decoded = _assert_same_as_reference([zigzag(day - 1), zigzag(day)], schema)
     assert decoded.indices == [0] and [u.index for u in decoded.bad] == [1]
 
 
@@ -375,7 +399,7 @@ def test_a_time_of_a_whole_day_is_refused_as_the_reference_refuses_it(logical, b
 def test_dates_and_timestamps_beyond_years_1_to_9999_are_refused_as_the_reference_refuses_them(
         logical, base, first, last):
     schema = _one_field({"type": base, "logicalType": logical})
-    decoded = _assert_same_as_reference([_zigzag(v) for v in (first - 1, first, last, last + 1)], schema)
+    decoded = _assert_same_as_reference([zigzag(v) for v in (first - 1, first, last, last + 1)], schema)
     assert decoded.indices == [1, 2] and [u.index for u in decoded.bad] == [0, 3]
 
 
@@ -404,10 +428,10 @@ def test_items_that_take_no_bytes_are_bounded_to_one_per_byte_of_the_value(items
     # empty records as many as the bytes left, which grew quadratically with the value.
     schema = _schema({"type": "record", "name": "r", "fields": [
         {"name": "xs", "type": {"type": "array", "items": items}}, {"name": "label", "type": "string"}]})
-    billion = _zigzag(2**20) * 4000 + b"\x00\x06abc"
-    quadratic = b"".join(_zigzag(n) for n in range(4000, 0, -1)) + b"\x00\x06abc"
-    within = _zigzag(6) + b"\x00\x06abc"  # 6 items in 6 bytes
-    over = _zigzag(7) + b"\x00\x06abc"
+    billion = zigzag(2**20) * 4000 + b"\x00\x06abc"
+    quadratic = b"".join(zigzag(n) for n in range(4000, 0, -1)) + b"\x00\x06abc"
+    within = zigzag(6) + b"\x00\x06abc"  # 6 items in 6 bytes
+    over = zigzag(7) + b"\x00\x06abc"
     read_by_fastavro = []
     monkeypatch.setattr(fastavro, "schemaless_reader", lambda fo, *args, read=fastavro.schemaless_reader: (
         read_by_fastavro.append(fo.getvalue()) or read(fo, *args)))
