@@ -13,7 +13,9 @@ mismatch. ``tests/test_decoder_fuzz.py`` runs a bounded, seeded round in the tes
 
 With ``--sanitized`` and no ``--rounds``, rounds run in child processes that preload libasan: a
 child stopped by a sanitizer report is counted, its output kept in ``--findings`` with the round
-that made it (``--seed S --round R --rounds 1`` replays it), and a new child carries on.
+that made it, and a new child carries on. A round replays in this process with ``--seed S
+--round R --rounds 1``, under the sanitizer with ``LD_PRELOAD=$(gcc -print-file-name=libasan.so)
+ASAN_OPTIONS=detect_leaks=0`` and ``--sanitized``.
 """
 from __future__ import annotations
 
