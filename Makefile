@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test unit soak bench demo clean broker-jars
+.PHONY: test unit soak bench demo clean broker-jars fuzz
 
 test: $(STAMP) broker-jars
 	$(BIN)/pytest -q -m "not soak" --durations=10
@@ -23,6 +23,20 @@ bench: $(STAMP) broker-jars
 
 demo: $(STAMP) broker-jars
 	$(BIN)/finkdl demo
+
+# Differential fuzzing of the C decoder against fastavro, built with AddressSanitizer + UBSan
+# into build/sanitized (the in-place build the tests use stays as it is): make fuzz SECONDS=1200.
+# gcc's sanitizer runtimes come with it on Debian (else: apt-get install -y libasan8 libubsan1).
+SECONDS ?= 300
+SANITIZED := build/sanitized/_avro.so
+
+fuzz: $(STAMP)
+	mkdir -p $(dir $(SANITIZED))
+	gcc -shared -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	    -fno-sanitize-recover=undefined \
+	    -I"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("include"))')" \
+	    finkdl/_avro.c -o $(SANITIZED)
+	$(BIN)/python tests/fuzzing.py --seconds $(SECONDS) --sanitized $(SANITIZED) --findings build/fuzz
 
 broker-jars: $(STAMP)
 	$(BIN)/python -c "from finkdl.local.broker import kafka_jars; print(kafka_jars())"

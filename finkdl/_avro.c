@@ -2,7 +2,8 @@
  *
  * finkdl.fastdecode compiles a writer schema into a "program": its nodes in pre-order, each
  * (kind, union size, index of the null branch or -1, argument, number of children, skipped,
- * an enum's symbols). decode() walks every value of a batch through that program and returns
+ * extra: an enum's symbols, a bounded int's or long's (low, high), a decimal's precision).
+ * decode() walks every value of a batch through that program and returns
  * the batch as an Arrow struct array through the Arrow C data interface, in a PyCapsule that
  * pyarrow imports without copying: each node's buffers (validity bitmap, values or offsets,
  * data, map keys) are bytes objects the arrays keep alive (wrapping them one by one with
@@ -11,7 +12,11 @@
  * rest of the value is not read at all: a program that skips all but one column reads that
  * column alone (a worker's labels). An enum is stored as its symbol's text. Any value that does
  * not decode to exactly its own last byte makes decode() return that value's index instead, and
- * the caller hands the batch to the fastavro reference decoder, which isolates it.
+ * the caller hands the batch to the fastavro reference decoder, which isolates it; so does a
+ * value the reference would refuse or read otherwise (a date, time or decimal out of its range).
+ * A value holds at most one array item or map entry per byte of it: items that take bytes cannot
+ * go past that, and those that take none (nulls, empty records) are kept from holding a worker's
+ * memory. read_past() reads whole values past, telling which go past that bound.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,7 +25,8 @@
 
 enum Kind {  /* the numbers, K_INT to K_DOUBLE, follow one another */
     K_NULL, K_BOOL, K_INT, K_LONG, K_FLOAT, K_DOUBLE, K_STRING, K_BYTES, K_FIXED, K_ENUM,
-    K_DECIMAL_BYTES, K_DECIMAL_FIXED, K_RECORD, K_ARRAY, K_MAP
+    K_DECIMAL_BYTES, K_DECIMAL_FIXED, K_RECORD, K_ARRAY, K_MAP,
+    K_BOUNDED_INT, K_BOUNDED_LONG  /* a logical type's: a date, a time, a timestamp */
 };
 
 /* A growing buffer that is a bytes object from the start, so that the result is handed to
@@ -36,9 +42,11 @@ enum { STORED, SKIPPED, LAST };
 
 typedef struct Node {
     int kind, union_size, null_index;
-    long long arg;
+    long long arg;  /* a fixed's size, an enum's number of symbols */
     int n_children, skip;  /* STORED, SKIPPED, or LAST: stored, then the value's end not read */
-    PyObject *symbols;  /* an enum's symbols, a tuple of bytes (borrowed from the program) */
+    PyObject *extra;  /* borrowed from the program: an enum's symbols, a tuple of bytes */
+    long long low, high;  /* the values a bounded int or long may take */
+    __int128 limit;  /* a decimal's unscaled value lies strictly between -limit and limit */
     struct Node **children;
     Py_ssize_t length;
     Buf valid, values, data, keys;  /* keys: a map's key offsets; data holds its key bytes */
@@ -64,6 +72,7 @@ static inline __attribute__((always_inline)) int grow(Buf *b, size_t more) {
 }
 
 static inline __attribute__((always_inline)) int put(Buf *b, const void *src, size_t n) {
+    if (n == 0) return 0;  /* an empty string's: b->p may still be NULL */
     if (grow(b, n)) return -1;
     memcpy(b->p + b->len, src, n);
     b->len += n;
@@ -149,8 +158,8 @@ static int append_null(Node *n);
 
 static int value_width(const Node *n) {
     switch (n->kind) {
-    case K_INT: case K_FLOAT: return 4;
-    case K_LONG: case K_DOUBLE: return 8;
+    case K_INT: case K_FLOAT: case K_BOUNDED_INT: return 4;
+    case K_LONG: case K_DOUBLE: case K_BOUNDED_LONG: return 8;
     case K_FIXED: return (int)n->arg;
     case K_DECIMAL_BYTES: case K_DECIMAL_FIXED: return 16;
     default: return 0;
@@ -182,13 +191,16 @@ static int append_null(Node *n) {
     return 0;
 }
 
-/* Big-endian two's complement of up to 16 bytes -> a little-endian 128-bit integer. */
-static int put_decimal(Buf *b, const uint8_t *s, size_t len) {
+/* Big-endian two's complement of up to 16 bytes -> a little-endian 128-bit integer, within the
+ * decimal's precision (the reference refuses one beyond it: Arrow cannot hold it). */
+static int put_decimal(Node *n, const uint8_t *s, size_t len) {
     if (len > 16) return -1;
+    __int128 v = len && (s[0] & 0x80) ? -1 : 0;
+    for (size_t i = 0; i < len; i++) v = (__int128)(((unsigned __int128)v << 8) | s[i]);
+    if (v >= n->limit || v <= -n->limit) return -1;
     uint8_t out[16];
-    memset(out, len && (s[0] & 0x80) ? 0xff : 0x00, 16);
-    for (size_t i = 0; i < len; i++) out[i] = s[len - 1 - i];
-    return put(b, out, 16);
+    for (int i = 0; i < 16; i++) out[i] = (uint8_t)((unsigned __int128)v >> (8 * i));
+    return put(&n->values, out, 16);
 }
 
 static inline int decode(Node *n, const uint8_t **pp, const uint8_t *end);
@@ -213,27 +225,32 @@ static int repeats_key(const Node *n, size_t first, size_t last) {
         for (size_t j = i + 1; j < last; j++) {
             int32_t len = offsets[i + 1] - offsets[i];
             if (offsets[j + 1] - offsets[j] == len &&
-                memcmp(n->data.p + offsets[i], n->data.p + offsets[j], (size_t)len) == 0)
+                (len == 0 || memcmp(n->data.p + offsets[i], n->data.p + offsets[j], (size_t)len) == 0))
                 return 1;
         }
     return 0;
 }
 
-/* The head of the next block of an array's items or a map's entries: its count (0 ends them)
- * and the size in bytes the writer may give (a negative count). Returns 1 when it gave one,
- * 0 when not, -1 when the head does not read. */
-static int read_block(const Node *n, const uint8_t **pp, const uint8_t *end, int64_t *count,
-                      int64_t *size) {
-    int sized = 0;
+/* The items the value being read may still hold, from its length down (one per byte), and
+ * whether it went past them. */
+static int64_t items_left;
+static int too_many;
+
+/* The head of the next block of an array's items or a map's entries: its count (0 ends them).
+ * A negative count is followed by the block's size in bytes, which is read and not trusted:
+ * like the reference, the items themselves are read (a size that lies cannot make the label
+ * read alone differ from the whole value's). */
+static int read_block(const uint8_t **pp, const uint8_t *end, int64_t *count) {
+    int64_t size;
     if (read_long(pp, end, count)) return -1;
-    if (*count < 0) {
-        if (*count == INT64_MIN || read_long(pp, end, size)) return -1;
-        *count = -*count;
-        sized = 1;
+    if (*count < 0 && (*count == INT64_MIN || read_long(pp, end, &size))) return -1;
+    if (*count < 0) *count = -*count;
+    if (*count > items_left) {
+        too_many = 1;
+        return -1;
     }
-    /* Every item takes a byte at least, but items of type null: cap those. */
-    if (*count > (end - *pp) && (n->children[0]->kind != K_NULL || *count > (1 << 20))) return -1;
-    return sized;
+    items_left -= *count;
+    return 0;
 }
 
 /* Items of an array or entries of a map: blocks of a count (negative: followed by a byte size). */
@@ -241,8 +258,8 @@ static int decode_blocks(Node *n, const uint8_t **pp, const uint8_t *end) {
     Node *child = n->children[0];
     size_t first_key = (size_t)child->length;
     for (;;) {
-        int64_t count, size;
-        if (read_block(n, pp, end, &count, &size) < 0) return -1;
+        int64_t count;
+        if (read_block(pp, end, &count)) return -1;
         if (count == 0) break;
         for (int64_t i = 0; i < count; i++) {
             if (n->kind == K_MAP) {
@@ -308,18 +325,24 @@ static int decode_value(Node *n, const uint8_t **pp, const uint8_t *end) {
     case K_FIXED: case K_DECIMAL_FIXED:
         len = (size_t)n->arg;
         if ((size_t)(end - *pp) < len) return -1;
-        if (n->kind == K_FIXED ? put(&n->values, *pp, len) : put_decimal(&n->values, *pp, len)) return -1;
+        if (n->kind == K_FIXED ? put(&n->values, *pp, len) : put_decimal(n, *pp, len)) return -1;
         *pp += len;
         break;
+    case K_BOUNDED_INT: case K_BOUNDED_LONG: {
+        if (read_long(pp, end, &v) || v < n->low || v > n->high) return -1;
+        int32_t i = (int32_t)v;  /* a bounded int's bounds are within int32 */
+        if (n->kind == K_BOUNDED_INT ? put(&n->values, &i, 4) : put(&n->values, &v, 8)) return -1;
+        break;
+    }
     case K_ENUM: {
         if (read_long(pp, end, &v) || v < 0 || v >= n->arg) return -1;
-        PyObject *symbol = PyTuple_GET_ITEM(n->symbols, (Py_ssize_t)v);
+        PyObject *symbol = PyTuple_GET_ITEM(n->extra, (Py_ssize_t)v);
         if (put_data(&n->data, PyBytes_AS_STRING(symbol), (size_t)PyBytes_GET_SIZE(symbol)) ||
             put_offset(&n->values, n->data.len)) return -1;
         break;
     }
     case K_DECIMAL_BYTES:
-        if (read_bytes(pp, end, &s, &len) || put_decimal(&n->values, s, len)) return -1;
+        if (read_bytes(pp, end, &s, &len) || put_decimal(n, s, len)) return -1;
         break;
     case K_RECORD:
         for (int i = 0; i < n->n_children; i++)
@@ -361,15 +384,9 @@ static int skip_value(Node *n, const uint8_t **pp, const uint8_t *end) {
         return 0;
     case K_ARRAY: case K_MAP:
         for (;;) {
-            int64_t count, size;
-            int sized = read_block(n, pp, end, &count, &size);
-            if (sized < 0) return -1;
+            int64_t count;
+            if (read_block(pp, end, &count)) return -1;
             if (count == 0) return 0;
-            if (sized) {  /* the block's size was given: jump over it */
-                if (size < 0 || size > end - *pp) return -1;
-                *pp += size;
-                continue;
-            }
             for (int64_t i = 0; i < count; i++) {
                 if (n->kind == K_MAP && read_bytes(pp, end, &s, &len)) return -1;
                 if (skip(n->children[0], pp, end)) return -1;
@@ -397,10 +414,9 @@ static inline __attribute__((always_inline)) int null_branch(const Node *n, cons
 }
 
 /* Read past a value of a skipped node and its union branch, checking only what keeps the
- * reading in bounds: the whole decode at release checks the rest. The commonest values, the
- * numbers of records' fields (light curves: ~400 per alert, read past for the label), are read
- * past inline, a varint without its value; arrays and maps written with their byte size are
- * jumped over at once. */
+ * reading in bounds, as the whole decode reads it: the whole decode at release checks the rest.
+ * The commonest values, the numbers of records' fields (light curves: ~400 per alert, read past
+ * for the label), are read past inline, a varint without its value. */
 static inline __attribute__((always_inline)) int skip(Node *n, const uint8_t **pp,
                                                       const uint8_t *end) {
     int null = null_branch(n, pp, end);
@@ -415,7 +431,8 @@ static inline __attribute__((always_inline)) int skip(Node *n, const uint8_t **p
         if (end - p < 8) return -1;
         *pp = p + 8;
         return 0;
-    case K_INT: case K_LONG: case K_ENUM:  /* at most 10 bytes, as read_long reads */
+    case K_INT: case K_LONG: case K_ENUM: case K_BOUNDED_INT: case K_BOUNDED_LONG:
+        /* at most 10 bytes, as read_long reads */
         while (last < end && (*last & 0x80) && last - p < 9) last++;
         if (last >= end || (*last & 0x80)) return -1;
         *pp = last + 1;
@@ -474,6 +491,41 @@ static Py_ssize_t link_tree(Node *nodes, Py_ssize_t count, Py_ssize_t i) {
     return next;
 }
 
+/* Whether a node's kind, children, argument and extra are such as the decoder expects; the
+ * extra's bounds or precision are read into the node. */
+static int well_formed(Node *n) {
+    int leaf = n->n_children == 0;
+    switch (n->kind) {
+    case K_RECORD:
+        return n->n_children >= 0;
+    case K_ARRAY: case K_MAP:
+        return n->n_children == 1;
+    case K_FIXED: case K_DECIMAL_FIXED:
+        if (!leaf || n->arg < 0 || n->arg > (n->kind == K_FIXED ? INT32_MAX : 16)) return 0;
+        if (n->kind == K_FIXED) return 1;
+        /* fall through: a decimal's precision */
+    case K_DECIMAL_BYTES: {
+        long precision = n->extra && PyLong_Check(n->extra) ? PyLong_AsLong(n->extra) : 0;
+        if (!leaf || precision < 1 || precision > 38) return 0;
+        n->limit = 1;
+        while (precision--) n->limit *= 10;
+        return 1;
+    }
+    case K_BOUNDED_INT: case K_BOUNDED_LONG:
+        if (!leaf || !n->extra || !PyTuple_Check(n->extra) ||
+            !PyArg_ParseTuple(n->extra, "LL", &n->low, &n->high)) return 0;
+        return n->kind == K_BOUNDED_LONG || (n->low >= INT32_MIN && n->high <= INT32_MAX);
+    case K_ENUM:
+        if (!leaf || !n->extra || !PyTuple_Check(n->extra) || PyTuple_GET_SIZE(n->extra) != n->arg)
+            return 0;
+        for (Py_ssize_t k = 0; k < n->arg; k++)
+            if (!PyBytes_Check(PyTuple_GET_ITEM(n->extra, k))) return 0;
+        return 1;
+    default:
+        return leaf && n->kind >= K_NULL && n->kind <= K_BYTES;
+    }
+}
+
 static Node *parse_program(PyObject *program, Py_ssize_t *count) {
     PyObject *seq = PySequence_Fast(program, "the program must be a sequence");
     if (!seq) return NULL;
@@ -482,24 +534,23 @@ static Node *parse_program(PyObject *program, Py_ssize_t *count) {
     if (!nodes) { Py_DECREF(seq); PyErr_NoMemory(); return NULL; }
     for (Py_ssize_t i = 0; i < *count; i++) {
         Node *n = &nodes[i];
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iiiLi|iO!;a program node is (kind, union size, "
-                              "null index, argument, children[, skipped[, symbols]])",
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iiiLi|iO;a program node is (kind, union size, "
+                              "null index, argument, children[, skipped[, extra]])",
                               &n->kind, &n->union_size, &n->null_index, &n->arg, &n->n_children,
-                              &n->skip, &PyTuple_Type, &n->symbols)) {
+                              &n->skip, &n->extra)) {
             Py_DECREF(seq);
             free_nodes(nodes, *count);
             return NULL;
         }
     }
     Py_DECREF(seq);
-    for (Py_ssize_t i = 0; i < *count; i++) {  /* an enum's symbols: bytes, as many as it says */
-        Node *n = &nodes[i];
-        int ok = n->kind != K_ENUM || (n->symbols && PyTuple_GET_SIZE(n->symbols) == n->arg);
-        for (Py_ssize_t k = 0; ok && n->kind == K_ENUM && k < n->arg; k++)
-            ok = PyBytes_Check(PyTuple_GET_ITEM(n->symbols, k));
-        if (!ok) {
+    for (Py_ssize_t i = 0; i < *count; i++) {
+        if (!well_formed(&nodes[i])) {
             free_nodes(nodes, *count);
-            PyErr_SetString(PyExc_ValueError, "an enum node needs a tuple of its symbols, as bytes");
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "program node %zd is not one the decoder reads (an enum "
+                         "needs its symbols as bytes, a bounded number (low, high), a decimal its "
+                         "precision)", i);
             return NULL;
         }
     }
@@ -645,35 +696,51 @@ static void free_capsule(PyObject *capsule) {
     free_array(PyCapsule_GetPointer(capsule, "arrow_array"));
 }
 
-static PyObject *decode_batch(PyObject *self, PyObject *args) {
+/* What reading one value gives. */
+enum { READ, TOO_MANY_ITEMS, UNREADABLE };
+
+/* One value through the program from its root: READ when it reads to exactly its last byte (or
+ * as far as the node marked last). */
+static int read_value(Node *root, const char *s, Py_ssize_t len) {
+    const uint8_t *p = (const uint8_t *)s, *end = p + len;
+    stopped = too_many = 0;
+    items_left = len;
+    if (decode_value(root, &p, end) || (p != end && !stopped))
+        return too_many ? TOO_MANY_ITEMS : UNREADABLE;
+    return READ;
+}
+
+/* The program's nodes and the batch's values (a sequence of bytes), for reading; NULL on error. */
+static Node *open_batch(PyObject *args, Py_ssize_t *count, PyObject **seq) {
     PyObject *program, *values;
     if (!PyArg_ParseTuple(args, "OO", &program, &values)) return NULL;
-    Py_ssize_t count;
-    Node *nodes = parse_program(program, &count);
+    Node *nodes = parse_program(program, count);
     if (!nodes) return NULL;
-    PyObject *seq = PySequence_Fast(values, "values must be a sequence of bytes");
-    if (!seq) { free_nodes(nodes, count); return NULL; }
-    Py_ssize_t n_values = PySequence_Fast_GET_SIZE(seq);
+    *seq = PySequence_Fast(values, "values must be a sequence of bytes");
+    if (!*seq) { free_nodes(nodes, *count); return NULL; }
+    Py_ssize_t n_values = PySequence_Fast_GET_SIZE(*seq);
     batch_values = n_values ? (size_t)n_values : 1;
     batch_bytes = 0;
     for (Py_ssize_t i = 0; i < n_values; i++) {
-        PyObject *v = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *v = PySequence_Fast_GET_ITEM(*seq, i);
         if (PyBytes_Check(v)) batch_bytes += (size_t)PyBytes_GET_SIZE(v);
     }
-    for (Py_ssize_t i = 0; i < n_values; i++) {
+    return nodes;
+}
+
+static PyObject *decode_batch(PyObject *self, PyObject *args) {
+    Py_ssize_t count;
+    PyObject *seq;
+    Node *nodes = open_batch(args, &count, &seq);
+    if (!nodes) return NULL;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
         char *s;
         Py_ssize_t len;
-        if (PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(seq, i), &s, &len) < 0) {
+        int failed = PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(seq, i), &s, &len) < 0;
+        if (failed || read_value(&nodes[0], s, len) != READ) {
             Py_DECREF(seq);
             free_nodes(nodes, count);
-            return NULL;
-        }
-        const uint8_t *p = (const uint8_t *)s, *end = p + len;
-        stopped = 0;
-        if (decode_value(&nodes[0], &p, end) || (p != end && !stopped)) {
-            Py_DECREF(seq);
-            free_nodes(nodes, count);
-            return PyLong_FromSsize_t(i);
+            return failed ? NULL : PyLong_FromSsize_t(i);
         }
     }
     Py_DECREF(seq);
@@ -687,10 +754,34 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
     return capsule;
 }
 
+static PyObject *read_past(PyObject *self, PyObject *args) {
+    Py_ssize_t count;
+    PyObject *seq;
+    Node *nodes = open_batch(args, &count, &seq);
+    if (!nodes) return NULL;
+    PyObject *out = PyList_New(PySequence_Fast_GET_SIZE(seq));
+    for (Py_ssize_t i = 0; out && i < PySequence_Fast_GET_SIZE(seq); i++) {
+        char *s;
+        Py_ssize_t len;
+        PyObject *status = NULL;
+        if (PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(seq, i), &s, &len) == 0)
+            status = PyLong_FromLong(read_value(&nodes[0], s, len));
+        if (status == NULL) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, i, status);
+    }
+    Py_DECREF(seq);
+    free_nodes(nodes, count);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"decode", decode_batch, METH_VARARGS,
      "decode(program, values) -> the batch as an Arrow struct array (a PyCapsule of the C data "
      "interface), or the index of the first value that does not decode to exactly its length."},
+    {"read_past", read_past, METH_VARARGS,
+     "read_past(program, values) -> for each value, 0 when it reads through the program to exactly "
+     "its last byte, 1 when it holds more array items and map entries than bytes, 2 when it does "
+     "not read; nothing is kept."},
     {NULL, NULL, 0, NULL},
 };
 

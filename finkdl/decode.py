@@ -2,6 +2,13 @@
 
 fastavro is the reference decoder: every value is read on its own, so a corrupt message is
 isolated with its reason and never takes its neighbours down with it.
+
+A value holds at most one array item or map entry per byte of it, all its arrays and maps
+together: what a worker builds from a batch stays in proportion to the batch's bytes.
+Items that take bytes never go past it (fastavro runs out of bytes first); items that take none
+(an array of nulls or of empty records) would let a 4 KB value hold a billion of them. Where a
+schema allows those, fastavro reads a value only once the C decoder has read it past to its last
+byte within the bound (``finkdl.program.read_past``); any other value is set aside unread.
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from typing import Sequence
 import fastavro
 import pyarrow as pa
 
+from .program import TOO_MANY_ITEMS, UNREADABLE, read_past
 from .schema import Schema
 
 
@@ -44,7 +52,14 @@ def read_record(value: bytes, schema: Schema) -> dict:
 def decode_values(values: Sequence[bytes], schema: Schema, target: pa.Schema) -> Decoded:
     """Decode a batch with fastavro and build its Arrow table in ``target``'s types."""
     records, indices, bad = [], [], []
-    for i, value in enumerate(values):
+    read = read_past(values, schema) or [None] * len(values)
+    for i, (value, status) in enumerate(zip(values, read)):
+        if status == TOO_MANY_ITEMS:
+            bad.append(Undecodable(i, "more array items and map entries than bytes"))
+            continue
+        if status == UNREADABLE:
+            bad.append(Undecodable(i, "not Avro of this schema: it does not read to exactly its last byte"))
+            continue
         try:
             records.append(read_record(value, schema))
             indices.append(i)
