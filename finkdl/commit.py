@@ -11,6 +11,8 @@ Every flush of a partition ends in this order, and ``land`` is the one place tha
    or the partition's next owner kept them as complete) and no other file holds any of those
    offsets. Otherwise they are deleted. A refusal because the group is handing partitions out
    again means the range is read again by the partition's next owner; any other stops the worker.
+   A commit the broker left unanswered (``kafka.unanswered``) may still land: its files stay,
+   and the worker stops.
 
 Nothing is committed before its files are durable, so a crash anywhere leaves at worst complete
 files whose offsets are not committed. Whoever takes the partition next (``resume``) keeps a
@@ -28,7 +30,7 @@ from confluent_kafka import Consumer
 from .buffer import Flush
 from .errors import BrokerError
 from .folder import Folder
-from .kafka import commit_offset, committed, rebalancing
+from .kafka import commit_offset, committed, rebalancing, unanswered
 from .naming import complete_ranges
 from .storage import DataFile
 from .writer import Spool, WrittenFile
@@ -74,7 +76,7 @@ def land(flush: Flush, spool: Spool, folder: Folder, consumer: Consumer,
     error = commit_offset(consumer, flush.topic, flush.partition, flush.last + 1, waiting=waiting)
     if error is None:
         return files
-    if not _only_copy(flush, files, folder, consumer):
+    if not unanswered(error) and not _only_copy(flush, files, folder, consumer):
         with folder.writing():
             folder.storage.delete(f.path for f in files)
     if rebalancing(error):

@@ -12,7 +12,7 @@ from typing import Callable
 from .config import DownloadConfig, WorkerPlan
 from .errors import ExitCode, FinkdlError, Interrupted, WorkerError
 from .plan import committed_to_end, make_plan
-from .progress import RunView, Summary
+from .progress import STUCK_S, RunView, Summary
 from .processes import run_worker, worker_context
 from .stats import WorkerFailure
 
@@ -62,7 +62,7 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
 
 
 def _watch(procs, reports, go, view: RunView, on_update, clock) -> FinkdlError | None:
-    """Gather snapshots until every worker is done, one fails, or one dies.
+    """Gather snapshots until every worker is done, one fails, dies or is stuck.
 
     Workers hold back fetching until each has its partitions (or ``JOIN_WAIT_S`` passed):
     the first to join the group is otherwise given every partition, and its work is redone
@@ -78,6 +78,11 @@ def _watch(procs, reports, go, view: RunView, on_update, clock) -> FinkdlError |
         on_update(view)
         if view.failures:
             return _as_error(view.failures[0])
+        stuck = view.stuck(len(procs), STUCK_S)
+        if stuck is not None:
+            return WorkerError(f"worker {stuck} (pid {procs[stuck].pid}) gave no sign of life for "
+                               f"{STUCK_S:.0f} s: a call to the broker or the disk never returned",
+                               hint="it was stopped; what is on disk is kept once; rerun to resume")
         for i, proc in enumerate(procs):
             if proc.exitcode is not None and not (i in view.workers and view.workers[i].done):
                 _drain(reports, view, timeout=0.5)

@@ -5,6 +5,7 @@ lookup has a deadline and a failure becomes one ``BrokerError``/``AuthError``/``
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -156,26 +157,65 @@ def rebalancing(error: KafkaError) -> bool:
     return error.code() in _REBALANCING
 
 
+# librdkafka's synchronous commit has no deadline of its own, and after a broker restart it can
+# wait for an answer that never comes (confluent-kafka-python#1801): a worker would hang there.
+COMMIT_ANSWER_S = 30.0
+
+
 def commit_offset(consumer: Consumer, topic: str, partition: int, next_offset: int,
                   patience_s: float = 60.0, sleep=time.sleep, clock=time.monotonic,
-                  waiting: Callable[[str], None] = lambda reason: None) -> KafkaError | None:
+                  waiting: Callable[[str], None] = lambda reason: None,
+                  answer_s: float = COMMIT_ANSWER_S) -> KafkaError | None:
     """Commit synchronously; the broker's refusal, None when it took the commit.
 
     A broker that is restarting is waited for (up to ``patience_s``, telling ``waiting`` why
-    each time): the files are already durable, so waiting only delays the commit.
+    each time): the files are already durable, so waiting only delays the commit. A commit left
+    unanswered for ``answer_s`` gives up with ``_TIMED_OUT``, whose outcome is unknown
+    (``unanswered``): it may still land.
     """
     deadline = clock() + patience_s
     tp = TopicPartition(topic, partition, next_offset)
     while True:
-        try:
-            result = consumer.commit(offsets=[tp], asynchronous=False)
-            error = next((r.error for r in result or [] if r.error), None)
-        except KafkaException as exc:
-            error = exc.args[0]
-        if error is None or not retriable(error) or clock() >= deadline:
+        error = _answered(lambda: consumer.commit(offsets=[tp], asynchronous=False), answer_s)
+        if error is None or unanswered(error) or not retriable(error) or clock() >= deadline:
             return error
         waiting(f"waiting to commit partition {partition}: {error.str()}")
         sleep(1.0)
+
+
+def unanswered(error: KafkaError) -> bool:
+    """A commit given up while the broker had not answered: it may land later, or never."""
+    return error.code() == KafkaError._TIMED_OUT and error.str().startswith(_UNANSWERED)
+
+
+_UNANSWERED = "no answer from the broker"
+
+
+def _answered(commit: Callable[[], list | None], answer_s: float) -> KafkaError | None:
+    """Run one synchronous commit in a thread, and stop waiting for it after ``answer_s``."""
+    outcome: list[KafkaError | None] = []
+
+    def call() -> None:
+        try:
+            result = commit()
+            outcome.append(next((r.error for r in result or [] if r.error), None))
+        except KafkaException as exc:
+            outcome.append(exc.args[0])
+
+    thread = threading.Thread(target=call, name="finkdl-commit", daemon=True)
+    thread.start()
+    thread.join(answer_s)
+    if outcome:
+        return outcome[0]
+    return KafkaError(KafkaError._TIMED_OUT, f"{_UNANSWERED} within {answer_s:.0f} s")
+
+
+def close_within(consumer: Consumer, seconds: float = 10.0) -> None:
+    """Leave the group, giving up after ``seconds``: closing waits on the same broker answers as
+    a commit does. A process whose consumer did not close in time exits all the same."""
+    thread = threading.Thread(target=consumer.close, name="finkdl-close", daemon=True)
+    thread.start()
+    thread.join(seconds)
 
 
 def read_all(conn: Connection, topic: str, timeout: float) -> list:

@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from .plan import RunPlan
 
 SILENT_S = 3.0  # workers report every 0.3 s: longer means a call blocked on the broker or disk
+# Silent this long, a worker is stuck in a call that will not return: the run stops it rather
+# than wait forever (a batch job would spend its allocation waiting). Every wait of the broker
+# that finkdl knows of gives up well before (kafka.COMMIT_ANSWER_S), and a worker reports while
+# it waits; what is left is a file system that stopped answering, or a bug.
+STUCK_S = 300.0
 RATE_WINDOW_S = 5.0
 
 
@@ -101,6 +106,15 @@ class RunView:
 
     def partition_rate(self, partition: int) -> Rate:
         return self.partition_rates.get(partition) or Rate()
+
+    def stuck(self, workers: int, limit_s: float = STUCK_S) -> int | None:
+        """A worker not done and silent for ``limit_s`` (counted from the start until it first
+        reports), if any."""
+        for i in range(workers):
+            snapshot = self.workers.get(i)
+            if (snapshot is None or not snapshot.done) and self.now - self.heard.get(i, self.started) >= limit_s:
+                return i
+        return None
 
     def trouble(self, worker: WorkerSnapshot) -> str:
         """What a worker is held up by: its last error, or a silence (a call blocked on the

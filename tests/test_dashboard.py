@@ -9,7 +9,7 @@ from finkdl.config import Connection, DownloadConfig
 from finkdl.dashboard import progress_json, progress_line, render
 from finkdl.kafka import TopicInfo
 from finkdl.plan import PartitionPlan, RunPlan
-from finkdl.progress import Rate, RunView
+from finkdl.progress import STUCK_S, Rate, RunView
 from finkdl.stats import PartitionStats, WorkerSnapshot
 
 
@@ -88,6 +88,15 @@ def test_a_worker_silent_for_seconds_is_shown_as_held_up():
     view.heard[0] = 4.0  # e.g. inside a commit that waits for a restarting broker
     assert "no report for 5 s" in progress_line(view)
     assert "no report for 5 s" in _text(render(view))
+
+
+def test_a_worker_silent_past_the_limit_is_stuck_and_a_done_one_never_is():
+    view = _view(400.0, 100)
+    assert view.stuck(2) is None
+    view.heard[0] = 400.0 - STUCK_S  # e.g. a file system that stopped answering
+    view.heard[1] = 0.0  # done: it may stop reporting
+    assert view.stuck(2) == 0
+    assert view.stuck(3) == 0 and RunView(view.config, view.plan, started=0.0, now=STUCK_S).stuck(1) == 0
 
 
 def test_json_progress_is_one_object_per_line():

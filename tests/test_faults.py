@@ -16,6 +16,8 @@ import pandas as pd
 import psutil
 import pytest
 
+from finkdl import download as download_module
+from finkdl.config import Connection, DownloadConfig, FlushPolicy
 from finkdl.local import generator
 from finkdl.errors import ExitCode
 from finkdl.verify import verify
@@ -176,6 +178,28 @@ def test_broker_down_20_s_mid_download_then_rerun_is_exact(round_, broker, topic
     shown = [line for line in err.splitlines() if " — " in line]  # the outage, as the user saw it
     print(f"\nFAULT broker down, shown as: {shown[0] if shown else None}")
     assert shown, err
+    _rerun(broker, topic, tmp_path, group_id, n)
+
+
+def test_a_worker_frozen_mid_download_is_stopped_and_the_rerun_is_exact(broker, topic_factory, group_id,
+                                                                        tmp_path, monkeypatch):
+    """A worker stuck in a call that never returns (here: SIGSTOP) does not hang the run."""
+    n = 30_000
+    topic = topic_factory(n, partitions=3)
+    monkeypatch.setattr(download_module, "STUCK_S", 5.0)  # 300 s in real runs
+    cfg = DownloadConfig(topic, tmp_path, Connection(broker.servers, group_id), timeout=2,
+                         flush=FlushPolicy(max_rows=2000))
+    frozen: list[int] = []
+
+    def freeze_one(view):
+        if not frozen and view.total("files"):
+            frozen.append(min(view.workers))
+            os.kill(view.workers[frozen[0]].pid, signal.SIGSTOP)
+    started = time.monotonic()
+    summary = download_module.download(cfg, on_update=freeze_one)
+    print(f"\nFAULT worker frozen: run ended in {time.monotonic() - started:.1f} s: {summary.error}")
+    assert summary.outcome == ExitCode.WORKER
+    assert f"worker {frozen[0]} " in summary.error.message and "no sign of life" in summary.error.message
     _rerun(broker, topic, tmp_path, group_id, n)
 
 

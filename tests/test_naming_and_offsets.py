@@ -1,7 +1,12 @@
+import threading
+import time
 from pathlib import Path
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from finkdl.naming import file_name, parse_file_name, temporary_name, temporary_range
 from finkdl.commit import Resume, resume
+from finkdl.kafka import _answered, unanswered
 from finkdl.storage import DataFile
 
 
@@ -52,3 +57,24 @@ def test_resume_of_a_partition_never_committed_starts_at_its_first_offset():
 
 def test_resume_after_a_topic_s_first_offsets_expired_starts_at_the_first_kept():
     assert resume([], 500, 42) == Resume(500, [], commit=False)
+
+
+def test_a_commit_the_broker_leaves_unanswered_is_given_up_and_marked_unanswered():
+    release = threading.Event()
+    started = time.monotonic()
+    error = _answered(lambda: release.wait() and [], answer_s=0.2)  # a commit waiting on no answer
+    release.set()
+    assert time.monotonic() - started < 2
+    assert error.code() == KafkaError._TIMED_OUT and unanswered(error)  # not asked again
+
+
+def test_a_commit_s_answer_is_its_first_partition_error_or_none():
+    refused = KafkaError(KafkaError.REBALANCE_IN_PROGRESS)
+    assert _answered(lambda: [TopicPartition("t", 0, 5)], answer_s=5) is None
+
+    def raises():
+        raise KafkaException(refused)
+    error = _answered(raises, answer_s=5)
+    assert error.code() == KafkaError.REBALANCE_IN_PROGRESS and not unanswered(error)
+    timed_out = KafkaError(KafkaError._TIMED_OUT)  # librdkafka's own timeout: answered, retried
+    assert not unanswered(timed_out)

@@ -25,7 +25,7 @@ from finkdl.commit import resume
 from finkdl.config import DownloadConfig, WorkerPlan
 from finkdl.errors import BrokerError, ExitCode, FinkdlError
 from finkdl.folder import Folder
-from finkdl.kafka import commit_offset, committed, open_consumer, rebalancing, watermarks
+from finkdl.kafka import close_within, commit_offset, committed, open_consumer, rebalancing, watermarks
 from finkdl.layout import Layout, layout_for
 from finkdl.schema import looks_like_schema, parse_schema
 from finkdl.stats import PartitionStats, Tally, WorkerFailure, WorkerSnapshot
@@ -166,7 +166,7 @@ class Worker:
             for assigned in self.partitions.values():  # stopped by an error: no half-written file
                 assigned.drop()
             self.closing = True
-            consumer.close()
+            close_within(consumer)
 
     def _step(self) -> None:
         if self.paused_for_start and self.started():
