@@ -140,6 +140,8 @@ def check_ids(files) -> IdCheck:
                 check.checked[found[0]] += 1
                 seen[found] += 1
     check.duplicates = {key: n for key, n in seen.items() if n > 1}
+    # In the surveys' order, not the order the file system lists the files in.
+    check.checked = Counter({name: check.checked[name] for name in id_columns() if name in check.checked})
     return check
 
 
