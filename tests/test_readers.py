@@ -193,6 +193,8 @@ def test_every_reader_reads_both_eras_of_ztf_in_one_folder_with_times_as_text(re
     assert types["candid"] in INTEGER_TYPES
     years = {r["candid"]: _year(r["candidate"]["jd"]) for r in new + old}
     assert all(int(row[2]) == years[row[0]] for row in rows)
+    print(f"\nREADER {reader}: {len(rows):,} ZTF rows of 2019 and 2026; types {types}; "
+          f"e.g. {min(rows, key=repr)[:2]}")
 
 
 def test_the_older_era_first_is_rewritten_as_text_when_the_newer_arrives(folders):
