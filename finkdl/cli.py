@@ -410,7 +410,7 @@ def demo_command(alerts: int, outdir: Path, partition_by: str, progress: str) ->
             run_download(cfg, progress, 2.0)
         finally:
             err_console.print("stopping the local broker")
-    click.echo(f"verify it: finkdl verify {outdir}")
+    click.echo(f"verify it: finkdl verify {outdir}\nlook at it: finkdl show {outdir} --plot summary.png")
 
 
 class ProgressAfter:
