@@ -18,7 +18,7 @@ import pytest
 from finkdl.local import generator
 from finkdl.arrow_schema import arrow_schema
 from finkdl.buffer import PartitionBuffer
-from finkdl.cli import print_diff
+from finkdl.commands.inspect import print_diff
 from finkdl.layout import layout_for, select
 from finkdl.config import Connection, DownloadConfig
 from finkdl.conform import conform

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from finkdl import cli
+from finkdl.look import commands as cli
 from finkdl.local import generator
 from finkdl.errors import ExitCode
 from finkdl.look import photometry as phot_module

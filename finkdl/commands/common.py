@@ -1,0 +1,66 @@
+"""What every command shares: the error console, the one place errors become exit codes,
+the connection options and the parsing of comma-separated lists."""
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from ..errors import ExitCode, FinkdlError
+from ..surveys import SURVEYS
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+CONTEXT = {"help_option_names": ["-h", "--help"]}  # -h too, as fink-client's commands take it
+
+
+def label_help() -> str:
+    by_survey = "; ".join(f"{s.title}: {', '.join(s.label_columns)}" for s in SURVEYS.values())
+    return (f"none, time (year/month/day of the observation), or any column, dotted for nested "
+            f"ones. Label columns: {by_survey}.")
+
+
+def handle_errors(func):
+    """The one place where errors become a one-line message and an exit code."""
+    @functools.wraps(func)
+    def wrapper(*args, traceback: bool = False, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except FinkdlError as exc:
+            if traceback:
+                err_console.print_exception()
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}")
+            if exc.hint:  # escaped: "pip install 'finkdl[show]'" is not markup
+                err_console.print(f"  [dim]hint:[/] {escape(exc.hint)}")
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            sys.exit(ExitCode.INTERRUPTED)
+    return click.option("--traceback", is_flag=True, help="Show a full traceback on errors.")(wrapper)
+
+
+def connection_options(func):
+    for option in reversed([
+        click.option("--servers", envvar="FINKDL_SERVERS", help="Kafka servers HOST:PORT,... "
+                     "[default: from FINKDL_SERVERS or ~/.finkclient/<survey>_credentials.yml]"),
+        click.option("--group-id", envvar="FINKDL_GROUP_ID", help="Consumer group id (shared by "
+                     "every finkdl of one download, on any host)."),
+        click.option("--survey", type=click.Choice(list(SURVEYS)), default="ztf", show_default=True),
+        click.option("--ca-file", envvar="FINKDL_CA_FILE", type=click.Path(exists=True, dir_okay=False),
+                     help="CA certificate (PEM) of TLS servers: turns on SASL_SSL."),
+    ]):
+        func = option(func)
+    return func
+
+
+
+def names(value: str | None) -> tuple[str, ...]:
+    """``a, b,c.d`` → ('a', 'b', 'c.d')."""
+    return tuple(name.strip() for name in (value or "").split(",") if name.strip())
+
+
+def values(value: tuple[str, ...]) -> tuple[str, ...]:
+    """``--id 1,2 --id 3`` → ('1', '2', '3')."""
+    return tuple(v for item in value for v in names(item))

@@ -1,0 +1,33 @@
+"""``finkdl demo``: the whole job on a local broker of its own."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..config import Connection, DownloadConfig
+from .common import err_console, handle_errors
+from .download import run_download
+
+
+@click.command("demo")
+@click.option("--alerts", type=click.IntRange(1), default=50_000, show_default=True)
+@click.option("--outdir", type=click.Path(path_type=Path), default=Path("finkdl-demo"), show_default=True)
+@click.option("--partition-by", default="finkclass", show_default=True)
+@click.option("--progress", type=click.Choice(["auto", "dashboard", "plain", "json", "quiet"]),
+              default="auto", show_default=True)
+@handle_errors
+def demo_command(alerts: int, outdir: Path, partition_by: str, progress: str) -> None:
+    """Start a local Kafka broker, fill a topic with Fink-like alerts, download it, stop."""
+    from .local.demo import demo_topic  # the broker and generator: loaded here, not on every start
+
+    err_console.print(f"starting a local Kafka broker and producing {alerts:,} alerts…")
+    with demo_topic(alerts) as (broker, topic):
+        cfg = DownloadConfig(topic=topic, outdir=outdir.resolve(), partition_by=partition_by,
+                             connection=Connection(broker.servers, "finkdl-demo"), timeout=3.0)
+        try:
+            run_download(cfg, progress, 2.0)
+        finally:
+            err_console.print("stopping the local broker")
+    click.echo(f"verify it: finkdl verify {outdir}\nlook at it: finkdl show {outdir} --plot summary.png")
+
