@@ -15,14 +15,12 @@ Every flush of a partition ends in this order, and ``land`` is the one place tha
    and the worker stops.
 
 Nothing is committed before its files are durable, so a crash anywhere leaves at worst complete
-files whose offsets are not committed. Whoever takes the partition next (``resume``) keeps a
+files whose offsets are not committed. Whoever takes the partition next (``finkdl.resume``) keeps a
 range only if all its files are present and it continues the committed offsets, and deletes
 anything else at or past where it starts.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from confluent_kafka import Consumer
@@ -31,40 +29,7 @@ from .buffer import Flush
 from .errors import BrokerError
 from .folder import Folder
 from .kafka import commit_offset, committed, rebalancing, unanswered
-from .naming import complete_ranges
-from .storage import DataFile
 from .writer import Spool, WrittenFile
-
-
-@dataclass(frozen=True)
-class Resume:
-    """Where a partition starts, and what must go before it does."""
-
-    start: int
-    leftovers: list[Path]  # files of a crash at or past ``start``
-    commit: bool  # complete ranges past the group's offset were kept: commit ``start`` at once
-
-
-def resume(files: list[DataFile], low: int, committed_offset: int | None,
-           from_beginning: bool = False) -> Resume:
-    """The resume point of one partition from its files on disk and the group's offset.
-
-    Complete ranges that continue from the group's offset (written, not yet committed) are
-    kept and skipped over; with ``from_beginning`` the topic's first offset is the base and
-    every range the folder holds is skipped, so nothing is downloaded twice.
-    """
-    base = low if (from_beginning or committed_offset is None) else max(committed_offset, low)
-    start = base
-    complete = complete_ranges(files)
-    advanced = True
-    while advanced:
-        advanced = False
-        for first, last in complete:
-            if first <= start <= last:
-                start, advanced = last + 1, True
-    leftovers = [f.path for f in files if f.range.last >= start]
-    ahead = start > (committed_offset if committed_offset is not None else -1)
-    return Resume(start, leftovers, commit=start > base and ahead)
 
 
 def land(flush: Flush, spool: Spool, folder: Folder, consumer: Consumer,

@@ -29,14 +29,17 @@ class Connection:
     sasl_mechanism: str = "SCRAM-SHA-512"
     ca_location: str | None = None
     source: str = "flags"
+    log_level: int = 0  # librdkafka's own log lines: none; 7 (--verbose) passes them all to stderr
 
-    def kafka_config(self) -> dict[str, str]:
+    def kafka_config(self) -> dict[str, str | int]:
         """librdkafka settings common to every client of this run.
 
         As with fink-client, SASL is used when a password is given (a username alone,
-        as fink-client writes for open servers, means none).
+        as fink-client writes for open servers, means none). librdkafka's own log lines
+        (``%6|…|BGQUEUE|…``) are off unless asked for: errors reach the user through
+        error_cb and finkdl's own messages.
         """
-        conf = {"bootstrap.servers": self.servers}
+        conf: dict[str, str | int] = {"bootstrap.servers": self.servers, "log_level": self.log_level}
         sasl = bool(self.username and self.password)
         protocol = self.security_protocol
         if protocol is None and sasl:
@@ -73,6 +76,7 @@ class DownloadConfig:
     survey: str = "ztf"
     workers: int | None = None
     from_beginning: bool = False
+    start_over: bool = False  # partitions stale in this folder or group begin again (finkdl.resume)
     limit: int | None = None
     timeout: float = 10.0
     fmt: str = "parquet"
@@ -177,3 +181,5 @@ class WorkerPlan:
     stop_at: dict[int, int] | None = None  # --limit: absolute end offset per partition
     key_schemas: bool = False  # each message's key holds its schema (livestream style)
     warm_bytes: int = 0  # heap each worker faults in while its group forms (see warm_heap)
+    topic_id: str | None = None  # the topic's Kafka id, kept in every file (finkdl.resume)
+    restart: frozenset[int] = frozenset()  # partitions begun again (--start-over): group offset unused

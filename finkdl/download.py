@@ -33,10 +33,13 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
     ctx = worker_context()
     plan = make_plan(cfg)
     view = RunView(cfg, plan, started=started, now=clock())
+    if plan.to_fetch == 0 and not any(p.commit for p in plan.partitions):
+        return Summary(view, clock() - started, ExitCode.OK)  # known at once: no worker waits
     n_workers = max(1, min(cfg.workers or len(plan.topic.partitions), len(plan.topic.partitions)))
     reports, stop, go = ctx.Queue(), ctx.Event(), ctx.Event()
     warm = WARM_BYTES if plan.to_fetch >= n_workers * WARM_MIN_ALERTS else 0
-    worker_plan = WorkerPlan(cfg, plan.schema.text, plan.stop_at, plan.key_schemas, warm)
+    worker_plan = WorkerPlan(cfg, plan.schema.text, plan.stop_at, plan.key_schemas, warm,
+                             plan.topic_id, frozenset(s.partition for s in plan.started_over))
     procs = [ctx.Process(target=run_worker, args=(worker_plan, i, reports, stop, go),
                          name=f"finkdl-worker-{i}") for i in range(n_workers)]
     for proc in procs:

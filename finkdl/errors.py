@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     PARTIAL = 7
     WORKER = 8
     NOT_FOUND = 9
+    STALE = 10
     INTERRUPTED = 130
 
 
@@ -76,6 +77,13 @@ class NotFoundError(FinkdlError):
     """An output folder does not hold what was asked of it: an alert, an object, cutouts."""
 
     exit_code = ExitCode.NOT_FOUND
+
+
+class StaleError(FinkdlError):
+    """The folder's files or the group's offsets belong to an earlier topic of the same name, or
+    lie past the topic's end: resuming would skip or duplicate alerts, so nothing is written."""
+
+    exit_code = ExitCode.STALE
 
 
 class WorkerError(FinkdlError):

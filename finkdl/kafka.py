@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicCollection, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from .config import Connection
 from .errors import AuthError, BrokerError, ConfigError, TopicError
@@ -35,7 +36,6 @@ CONSUMER_DEFAULTS = {
     # and librdkafka spaces such connections by half this, at least ~10 ms (default 100: every
     # new consumer waited 50 ms for its second one; the plan, 0.13 s, took 0.04 s with 10).
     "reconnect.backoff.ms": 10,
-    "log_level": 0,  # errors reach the user through error_cb and finkdl's own messages
 }
 
 
@@ -111,6 +111,19 @@ def describe_topic(consumer: Consumer, trap: _ErrorTrap, conn: Connection, topic
                 continue
             raise TopicError(f"topic {topic!r} is not readable: {info.error.str()}")
         return TopicInfo(topic, sorted(info.partitions))
+
+
+def topic_id(conn: Connection, topic: str, timeout: float) -> str | None:
+    """The topic's Kafka id, which tells it from an earlier topic of the same name; None where
+    the servers do not tell it (then only offsets tell a recreated topic apart)."""
+    admin = AdminClient(conn.kafka_config())
+    try:
+        found = admin.describe_topics(TopicCollection([topic]), request_timeout=max(1.0, timeout))
+        uuid = found[topic].result(timeout=max(1.0, timeout) + 1).topic_id
+    except Exception:  # old servers, missing Describe rights: offsets still tell most cases
+        return None
+    value = str(uuid) if uuid is not None else ""
+    return value if value and value.strip("A=") else None  # Kafka's "no id": all zeros
 
 
 def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 10.0) -> tuple[int, int]:

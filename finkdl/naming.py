@@ -35,7 +35,10 @@ class FileRange:
 
 def file_name(partition: int, first: int, last: int, files: int, ext: str,
               topic: str | None = None, kind: str = "part") -> str:
-    """``kind`` is part (alerts) or quarantine (messages that would not decode)."""
+    """``kind`` is part (alerts) or quarantine (messages that would not decode). A range
+    always reads first to last: a name past that would hide which offsets the file holds."""
+    if not 0 <= first <= last:
+        raise ValueError(f"offsets {first}-{last} do not make a range")
     prefix = f"{kind}-{topic}-" if topic else f"{kind}-"
     return f"{prefix}P{partition:03d}-{first:012d}-{last:012d}-of{files}.{ext}"
 

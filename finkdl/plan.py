@@ -6,22 +6,23 @@ start only on a run that can succeed.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from confluent_kafka import TopicPartition
 
 from .arrow_schema import arrow_schema
-from .commit import resume
 from .config import Connection, DownloadConfig
 from .errors import BrokerError, ConfigError, SchemaError, TopicError
 from .folder import Folder
-from .kafka import TopicInfo, committed, describe_topic, open_consumer, read_all, watermarks
+from .kafka import TopicInfo, committed, describe_topic, open_consumer, read_all, topic_id, watermarks
 from .layout import layout_for
 from .naming import META_DIR
+from .resume import SET_ASIDE, Stale, aside_path, resume, stale, stale_error
 from .schema import Schema, load_schema_file, looks_like_schema, parse_schema, schema_topic
 from .stats import lag
-from .storage import LocalDisk, Storage
+from .storage import DataFile, LocalDisk, Storage
 
 KEY_SOURCE = "message keys"
 
@@ -33,6 +34,9 @@ class RunPlan:
     schema_source: str
     partitions: list[PartitionPlan]
     stop_at: dict[int, int] | None
+    topic_id: str | None = None
+    started_over: list[Stale] = field(default_factory=list)  # --start-over: these begin again
+    set_aside: Path | None = None  # where their earlier files went
 
     @property
     def key_schemas(self) -> bool:
@@ -126,6 +130,7 @@ class PartitionPlan:
     partition: int
     start: int
     high: int
+    commit: bool = False  # complete ranges past the group's offset are on disk: committed first
 
     @property
     def lag(self) -> int:
@@ -167,23 +172,54 @@ def make_plan(cfg: DownloadConfig) -> RunPlan:
                           "Avro files keep each alert's own bytes", hint="drop --format avro, or those options")
     offsets = topic_offsets(cfg.connection, cfg.topic, cfg.timeout)
     info = TopicInfo(cfg.topic, [o.partition for o in offsets])
+    tid = topic_id(cfg.connection, cfg.topic, cfg.timeout)
     schema, source = find_schema(cfg.connection, cfg.topic, cfg.timeout, cfg.schema_file)
     layout = layout_for(schema, cfg)
     storage = LocalDisk(cfg.outdir)
     storage.check_writable()
+    existing = [f for f in storage.files() if f.range.topic == cfg.topic]
+    by_partition = {o.partition: [f for f in existing if f.range.partition == o.partition] for o in offsets}
+    found = [s for o in offsets if (s := stale(
+        o.partition, by_partition[o.partition], o.high, o.committed, tid,
+        file_topic_ids(storage, by_partition[o.partition]), cfg.from_beginning))]
+    aside = None
+    if found and not cfg.start_over:
+        raise stale_error(cfg.topic, cfg.outdir, found)
+    if found:
+        aside = set_aside(storage, [f for s in found for f in by_partition[s.partition]])
+        for s in found:
+            by_partition[s.partition] = []
+    restart = {s.partition for s in found}
     # Before any data file of the run: refuse a conflicting version, or widen the folder.
     Folder(storage).fit(layout.written, layout.part.keys, f"topic {cfg.topic}", check_files=True)
-    existing = [f for f in storage.files() if f.range.topic == cfg.topic]
-    plans = [PartitionPlan(o.partition, high=o.high, start=resume(
-                 [f for f in existing if f.range.partition == o.partition], o.low, o.committed,
-                 cfg.from_beginning).start) for o in offsets]
+    plans = []
+    for o in offsets:
+        begin = resume(by_partition[o.partition], o.low, o.committed,
+                       cfg.from_beginning or o.partition in restart)
+        plans.append(PartitionPlan(o.partition, begin.start, o.high, begin.commit))
     stop_at = None
     if cfg.limit is not None:
         shares = split_limit({pp.partition: pp.lag for pp in plans}, cfg.limit)
         stop_at = {pp.partition: pp.start + shares[pp.partition] for pp in plans}
     if cfg.dump_schemas:
         dump_schemas(storage, schema)
-    return RunPlan(info, schema, source, plans, stop_at)
+    return RunPlan(info, schema, source, plans, stop_at, tid, found, aside)
+
+
+def file_topic_ids(storage: Storage, files: list[DataFile]) -> set[str]:
+    """The topic ids a partition's files carry, read from its first and its last range (a
+    folder holds one topic of a name, once finkdl stopped at a recreated one)."""
+    if not files:
+        return set()
+    ends = {min(files, key=lambda f: f.range.first).path, max(files, key=lambda f: f.range.last).path}
+    return {tid for path in ends if (tid := storage.metadata(path).get("finkdl.topic_id"))}
+
+
+def set_aside(storage: Storage, files: list[DataFile]) -> Path:
+    """Move files of partitions that start over out of the download (--start-over)."""
+    folder = storage.root / SET_ASIDE / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    storage.move([(f.path, aside_path(storage.root, f.path, folder)) for f in files])
+    return folder
 
 
 def dump_schemas(storage: Storage, schema: Schema) -> None:

@@ -52,6 +52,8 @@ class Storage(Protocol):
     def publish(self, moves: list[tuple[Path, Path]]) -> None: ...
     def write_durably(self, path: Path, write: Callable[[BinaryIO], None]) -> int: ...
     def delete(self, paths: Iterable[Path]) -> None: ...
+    def move(self, moves: list[tuple[Path, Path]]) -> None: ...
+    def metadata(self, path: Path) -> dict[str, str]: ...
     def locked(self, exclusive: bool) -> contextmanager: ...
 
 
@@ -81,20 +83,27 @@ class LocalDisk:
     def files(self) -> list[DataFile]:
         """Every finkdl file of the folder (the quarantine's too), with its topic."""
         found = []
-        for root, _dirs, names in os.walk(self.root):
+        for root, _dirs, names in self._walk():
             for name in names:
                 parsed = parse_file_name(name)
                 if parsed:
                     path = Path(root) / name
                     if parsed.topic is None:
-                        parsed = dataclasses.replace(parsed, topic=_stored_topic(path))
+                        parsed = dataclasses.replace(parsed, topic=self.metadata(path).get("finkdl.topic", ""))
                     found.append(DataFile(path, parsed))
         return found
+
+    def _walk(self) -> Iterator[tuple[str, list[str], list[str]]]:
+        """The folder's tree, less finkdl's own folder (schemas, files set aside)."""
+        for root, dirs, names in os.walk(self.root):
+            if root == str(self.root):
+                dirs[:] = [d for d in dirs if d != META_DIR]
+            yield root, dirs, names
 
     def temporaries(self, topic: str, partition: int) -> list[Path]:
         """Half-written files of a topic's partition, left by a crash (never part of the output)."""
         found = []
-        for root, _dirs, names in os.walk(self.root):
+        for root, _dirs, names in self._walk():
             for name in names:
                 parsed = temporary_range(name)
                 if parsed and parsed.partition == partition and parsed.topic in (topic, None):
@@ -153,6 +162,26 @@ class LocalDisk:
             except OSError as exc:
                 raise _output_error(path.parent, exc) from exc
 
+    def move(self, moves: list[tuple[Path, Path]]) -> None:
+        """Files renamed within the folder, durably (both folders fsynced)."""
+        with self._failing(self.root):
+            for source, target in moves:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(source, target)
+            _fsync_all({p.parent for move in moves for p in move})
+
+    def metadata(self, path: Path) -> dict[str, str]:
+        """The ``finkdl.*`` facts a data file keeps in its own metadata (topic, topic id,
+        offsets, messages): the Parquet footer's key-value metadata, the Avro header's."""
+        if path.suffix == ".avro":
+            import fastavro
+            with open(path, "rb") as f:
+                meta = fastavro.block_reader(f).metadata
+            return {k: v for k, v in meta.items() if k.startswith("finkdl.")}
+        import pyarrow.parquet as pq
+        meta = pq.read_metadata(path).metadata or {}
+        return {k.decode(): v.decode() for k, v in meta.items() if k.startswith(b"finkdl.")}
+
     @contextmanager
     def locked(self, exclusive: bool) -> Iterator[None]:
         """The folder's lock, held by every process writing into it (a run's workers, other
@@ -186,16 +215,6 @@ def _output_error(folder: Path, exc: OSError) -> OutputError:
     return OutputError(f"cannot write {folder}: {exc.strerror or exc}",
                        hint="free some space or choose another --outdir; nothing past "
                             "the files already on disk was committed, rerun to resume")
-
-
-def _stored_topic(path: Path) -> str:
-    """The topic of a file named before names held it, from the file's own metadata."""
-    if path.suffix == ".avro":
-        import fastavro
-        with open(path, "rb") as f:
-            return fastavro.reader(f).metadata.get("finkdl.topic", "")
-    import pyarrow.parquet as pq
-    return (pq.read_metadata(path).metadata or {}).get(b"finkdl.topic", b"").decode()
 
 
 def _fsync(path: Path) -> None:

@@ -16,7 +16,7 @@ import fastavro
 import pyarrow.parquet as pq
 
 from .naming import QUARANTINE_DIR, by_range
-from .storage import DataFile, LocalDisk
+from .storage import DataFile, LocalDisk, Storage
 from .surveys import id_columns
 
 NULL_ID = "their id is null"
@@ -32,6 +32,7 @@ class PartitionReport:
     gaps: list[tuple[int, int]] = field(default_factory=list)
     overlaps: list[tuple[int, int]] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # files no download of finkdl writes
 
     @property
     def merged(self) -> list[tuple[int, int]]:
@@ -72,17 +73,19 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return not self.duplicates and all(not (p.gaps or p.overlaps or p.incomplete) for p in self._all())
+        return not self.duplicates and all(not (p.gaps or p.overlaps or p.incomplete or p.problems)
+                                           for p in self._all())
 
 
 def verify(outdir: Path) -> VerifyReport:
-    files = LocalDisk(outdir).files()
+    storage = LocalDisk(outdir)
+    files = storage.files()
     by_partition: dict[tuple[str, int], list[DataFile]] = defaultdict(list)
     for f in files:
         by_partition[(f.range.topic, f.range.partition)].append(f)
     reports: dict[str, dict[int, PartitionReport]] = defaultdict(dict)
     for (topic, p), fs in sorted(by_partition.items()):
-        reports[topic][p] = _check_partition(p, fs)
+        reports[topic][p] = _check_partition(p, fs, storage)
     ids = check_ids(f for f in files if QUARANTINE_DIR not in f.path.parts)
     return VerifyReport(dict(reports), ids)
 
@@ -99,9 +102,18 @@ def file_info(f: DataFile) -> tuple[int, int]:
     return meta.num_rows, int(kv.get(b"finkdl.messages", b"0"))
 
 
-def _check_partition(p: int, files: list[DataFile]) -> PartitionReport:
+def _check_partition(p: int, files: list[DataFile], storage: Storage) -> PartitionReport:
     report = PartitionReport(p)
+    topic_ids = {tid for f in files if (tid := storage.metadata(f.path).get("finkdl.topic_id"))}
+    if len(topic_ids) > 1:
+        report.problems.append(f"TOPICS: files of {len(topic_ids)} different topics of this name "
+                               f"(topic ids {', '.join(sorted(topic_ids))}): offsets of one are not "
+                               "those of the other")
     for (first, last, n), group in sorted(by_range(files).items()):
+        if first > last:
+            report.problems.append(f"REVERSED: {', '.join(f.path.name for f in group)} names offsets "
+                                   f"{first}-{last}, first after last: which offsets it holds is unknown")
+            continue
         rows = messages = 0
         for f in group:
             r, messages = file_info(f)

@@ -54,8 +54,9 @@ class Spool:
     """
 
     def __init__(self, storage: Storage, topic: str, partition: int, first: int,
-                 part: Partitioning, fmt: str, schema_text: str) -> None:
+                 part: Partitioning, fmt: str, schema_text: str, topic_id: str | None = None) -> None:
         self.storage, self.topic, self.partition, self.first = storage, topic, partition, first
+        self.topic_id = topic_id  # kept in every file: tells an earlier topic of the same name
         self.part, self.fmt, self.schema_text = part, fmt, schema_text
         self.sinks: dict[Label, _ParquetSink | _AvroSink] = {}
 
@@ -79,7 +80,8 @@ class Spool:
         n_files = len(self.sinks) + (1 if flush.bad else 0)
         meta = {"finkdl.topic": flush.topic, "finkdl.partition": str(flush.partition),
                 "finkdl.first_offset": str(flush.first), "finkdl.last_offset": str(flush.last),
-                "finkdl.messages": str(flush.messages), "finkdl.files": str(n_files)}
+                "finkdl.messages": str(flush.messages), "finkdl.files": str(n_files),
+                **({"finkdl.topic_id": self.topic_id} if self.topic_id else {})}
         name = file_name(flush.partition, flush.first, flush.last, n_files, self.fmt, flush.topic)
         written, moves = [], []
         for label, sink in self.sinks.items():

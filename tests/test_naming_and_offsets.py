@@ -5,7 +5,7 @@ from pathlib import Path
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from finkdl.naming import file_name, parse_file_name, temporary_name, temporary_range
-from finkdl.commit import Resume, resume
+from finkdl.resume import Resume, resume
 from finkdl.kafka import _answered, unanswered
 from finkdl.storage import DataFile
 

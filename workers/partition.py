@@ -15,10 +15,12 @@ from typing import Callable, Sequence
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from finkdl.buffer import Decoder, PartitionBuffer
-from finkdl.commit import Resume, land
+from finkdl.commit import land
+from finkdl.resume import Resume
 from finkdl.config import DownloadConfig
 from finkdl.conform import conform
 from finkdl.decode import Decoded
+from finkdl.errors import StaleError
 from finkdl.fastdecode import decode_batch
 from finkdl.folder import Folder
 from finkdl.layout import Layout
@@ -39,6 +41,7 @@ class Shared:
     make_room: Callable[[], None]  # the worker's buffers past their budget: spill the largest
     waiting: Callable[[str], None]  # a commit waits for the broker: tell the display why
     clock: Callable[[], float]
+    topic_id: str | None = None  # kept in every file's metadata (finkdl.resume)
 
 
 class Assigned:
@@ -67,6 +70,11 @@ class Assigned:
         """Hold consecutive messages of this partition; gives the bytes taken."""
         if self.stop_at is not None:
             msgs = [m for m in msgs if m.offset() < self.stop_at]
+        if msgs and msgs[0].offset() < self.stats.position:
+            raise StaleError(f"partition {self.partition} of {self.shared.cfg.topic} went back from "
+                             f"offset {self.stats.position:,} to {msgs[0].offset():,} while downloading: "
+                             "the topic was deleted and created again under its name",
+                             hint="rerun: finkdl then says what this folder holds and how to go on")
         taken = 0
         for layout, run in self.shared.runs(msgs, self.layout, self.partition):
             if layout is not self.layout:  # a file never mixes writer schemas
@@ -166,7 +174,8 @@ class Assigned:
         if self.spool is None:
             cfg = self.shared.cfg
             self.spool = Spool(self.shared.folder.storage, cfg.topic, self.partition,
-                               self.buffer.first, self.layout.part, cfg.fmt, self.layout.schema.text)
+                               self.buffer.first, self.layout.part, cfg.fmt, self.layout.schema.text,
+                               self.shared.topic_id)
         return self.spool
 
     def _buffer(self, first: int) -> PartitionBuffer:

@@ -21,12 +21,12 @@ import psutil
 import pyarrow.compute  # noqa: F401
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from finkdl.commit import resume
 from finkdl.config import DownloadConfig, WorkerPlan
 from finkdl.errors import BrokerError, ExitCode, FinkdlError
 from finkdl.folder import Folder
 from finkdl.kafka import close_within, commit_offset, committed, open_consumer, rebalancing, watermarks
 from finkdl.layout import Layout, layout_for
+from finkdl.resume import resume, stale, stale_error
 from finkdl.schema import looks_like_schema, parse_schema
 from finkdl.stats import PartitionStats, Tally, WorkerFailure, WorkerSnapshot
 from finkdl.storage import LocalDisk
@@ -151,7 +151,8 @@ class Worker:
         consumer, self.trap = open_consumer(self.cfg.connection, **{"client.id": f"finkdl-{self.index}"})
         self.consumer = consumer
         self.shared = Shared(self.cfg, consumer, self.folder, self.tally, self.layouts.runs,
-                             self.layouts.fit, self._make_room, self._waiting, self.clock)
+                             self.layouts.fit, self._make_room, self._waiting, self.clock,
+                             self.plan.topic_id)
         consumer.subscribe([self.cfg.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_revoke)
         warm_heap(self.plan.warm_bytes)
@@ -228,8 +229,13 @@ class Worker:
         for tp in partitions:
             p = tp.partition
             low, high = watermarks(consumer, topic, p)
-            start = resume([f for f in files if f.range.partition == p], low, group.get(p),
-                           self.cfg.from_beginning)
+            mine = [f for f in files if f.range.partition == p]
+            again = self.cfg.from_beginning or p in self.plan.restart
+            # The plan checked topic ids too; this catches a topic recreated since.
+            found = stale(p, mine, high, group.get(p), None, set(), again)
+            if found:
+                raise stale_error(topic, self.cfg.outdir, [found])
+            start = resume(mine, low, group.get(p), again)
             with self.folder.writing():  # never while a widening rewrites files
                 storage.delete(start.leftovers + storage.temporaries(topic, p))
             tp.offset = start.start
