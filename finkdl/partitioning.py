@@ -18,10 +18,19 @@ import numpy as np
 import pyarrow as pa
 
 from .errors import ConfigError, SchemaError
-from .schema import Schema, column_paths
+from .schema import AvroSchema, Schema, column_paths
 from .surveys import SURVEYS, survey, surveys_with
 
-_TIME_LIKE = re.compile(r"jd|mjd|tai|time|date|epoch", re.IGNORECASE)
+# A column names a time when a word of its name does (``midpointMjdTai``: midpoint, mjd, tai),
+# not a few letters inside one (``shape_flag_not_contained``); ZTF glues ``jd`` to the event
+# (``jdstarthist``). A word saying span or spread makes it a duration (``delta_time``,
+# ``peri_time_unc``); ``exptime`` is one word, and not a time.
+_TIME_WORDS = frozenset({"jd", "mjd", "tai", "time", "timestamp", "date", "datetime", "epoch"})
+_TIME_PREFIXES = ("jd", "mjd")
+_DURATION_WORDS = frozenset({"delta", "dt", "unc", "err", "sigma", "duration", "elapsed", "span"})
+_NUMBERS = frozenset({"int", "long", "float", "double"})
+_TIME_LOGICAL = frozenset({"date", "timestamp-millis", "timestamp-micros", "local-timestamp-millis",
+                           "local-timestamp-micros"})
 TIME_KEYS = ("year", "month", "day")
 NULL_LABEL = "(null)"  # the folder of a null label, as summaries show it too
 NULL_TIME = 0  # year, month and day of an alert without an observation time
@@ -51,7 +60,7 @@ def partitioning_for(partition_by: str, survey_name: str, schema: Schema) -> Par
     if partition_by == "time":
         chosen = survey(survey_name)
         if chosen.time_column not in available:
-            raise SchemaError(*_no_time_column(chosen.name, available))
+            raise SchemaError(*_no_time_column(chosen.name, available, schema.avro))
         return Partitioning(keys=TIME_KEYS, source=chosen.time_column, day_offset=chosen.day_offset)
     if partition_by not in available:
         raise ConfigError(f"these alerts have no column {partition_by!r} to partition by",
@@ -59,13 +68,13 @@ def partitioning_for(partition_by: str, survey_name: str, schema: Schema) -> Par
     return Partitioning(keys=(partition_by,), source=partition_by)
 
 
-def _no_time_column(survey_name: str, available: list[str]) -> tuple[str, str]:
+def _no_time_column(survey_name: str, available: list[str], schema_avro: AvroSchema) -> tuple[str, str]:
     """The message and hint for alerts lacking the survey's observation time."""
     chosen = survey(survey_name)
     message = (f"--partition-by time reads the observation time from {chosen.time_column!r} "
                f"({chosen.title} alerts, --survey {chosen.name}), which the schema of these "
                "alerts does not have")
-    timelike = [c for c in available if _TIME_LIKE.search(c.rpartition(".")[2])]
+    timelike = time_like_columns(schema_avro)
     hint = (f"time-like columns they have: {', '.join(timelike[:12])}; partition by one with "
             "--partition-by COLUMN" if timelike else
             "they have no time-like column: partition by a label, or not at all")
@@ -73,6 +82,43 @@ def _no_time_column(survey_name: str, available: list[str]) -> tuple[str, str]:
     if other:
         hint += f"; or, as these look like {other[0].title} alerts, --survey {other[0].name}"
     return message, hint
+
+
+def time_like_columns(avro: AvroSchema, prefix: str = "") -> list[str]:
+    """Columns, dotted, that hold an observation time: numbers or timestamps, reached through
+    records only (an array holds many), whose name has a time word and no duration word."""
+    found = []
+    for field in avro.get("fields", []):
+        name, kind = prefix + field["name"], _unwrap(field["type"])
+        if isinstance(kind, dict) and kind.get("type") == "record":
+            found.extend(time_like_columns(kind, name + "."))
+        elif _is_time_value(kind) and _names_a_time(field["name"]):
+            found.append(name)
+    return found
+
+
+def _unwrap(kind: object) -> object:
+    """The type of a nullable field (``["null", T]``), else the type as written."""
+    if isinstance(kind, list):
+        branches = [k for k in kind if k != "null"]
+        return branches[0] if len(branches) == 1 else kind
+    return kind
+
+
+def _is_time_value(kind: object) -> bool:
+    if isinstance(kind, dict):
+        return kind.get("logicalType") in _TIME_LOGICAL or (
+            "logicalType" not in kind and kind.get("type") in _NUMBERS)
+    return kind in _NUMBERS
+
+
+def _names_a_time(name: str) -> bool:
+    """``midpointMjdTai``, ``jd``, ``jdstarthist``, ``epoch_mjd``: yes; ``exptime``,
+    ``delta_time``, ``shape_flag_not_contained``: no."""
+    words = [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name)]
+    if _DURATION_WORDS.intersection(words):
+        return False
+    return any(w in _TIME_WORDS or w.startswith(_TIME_PREFIXES) for w in words)
 
 
 def _label_hint(available: list[str], top_level: list[str]) -> str:

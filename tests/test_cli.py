@@ -196,3 +196,39 @@ def test_demo_runs_the_whole_job_on_its_own_broker(tmp_path):
     assert done.returncode == 0, done.stderr
     assert len(pd.read_parquet(tmp_path / "demo")) == 3000
     assert "pandas.read_parquet" in done.stderr
+
+
+def test_fink_datatransfer_hints_spell_flags_as_fink_datatransfer_takes_them(broker, topic_factory,
+                                                                             group_id, tmp_path):
+    topic = topic_factory(20, partitions=1, survey="lsst")
+    _creds(tmp_path, broker.servers, group_id)
+    done = subprocess.run([str(BIN / "fink_datatransfer"), "-topic", topic, "-outdir", str(tmp_path / "out"),
+                           "-maxtimeout", "2"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == ExitCode.TOPIC, done.stderr
+    assert "-survey lsst" in done.stderr and "-partitionby" in done.stderr
+    assert "--survey" not in done.stderr and "--partition-by" not in done.stderr
+
+
+def test_register_for_elasticc_does_not_silently_replace_the_lsst_settings(tmp_path):
+    def register(*args: str, servers: str = "lsst:1"):
+        return run_finkdl("register", "--username", "astro", "--group-id", "g", "--servers", servers,
+                          *args, env={"HOME": str(tmp_path)}, input="s3cret\n")
+    assert register("--survey", "lsst").returncode == 0
+    path = tmp_path / ".finkclient" / "lsst_credentials.yml"
+    refused = register("--survey", "elasticc", servers="elasticc:1")
+    assert refused.returncode == ExitCode.USAGE and "lsst:1" in path.read_text()
+    assert f"{path} already holds other settings (servers)" in refused.stderr and "--force" in refused.stderr
+    same = register("--survey", "elasticc")  # the same settings: nothing to replace
+    assert same.returncode == 0 and "Rubin/LSST uses this file too" in same.stderr
+    forced = register("--survey", "elasticc", "--force", servers="elasticc:1")
+    assert forced.returncode == 0 and "elasticc:1" in path.read_text()
+    assert f"credentials of {path} replaced (servers changed" in forced.stderr
+
+
+def test_kafka_client_log_lines_are_shown_with_verbose_only(tmp_path):
+    args = ("download", "ftransfer_ztf_x_1", "--outdir", str(tmp_path), "--timeout", "2")
+    quiet = run_finkdl(*args, servers="127.0.0.1:9", group="g")
+    verbose = run_finkdl(*args, "--verbose", servers="127.0.0.1:9", group="g")
+    assert quiet.returncode == verbose.returncode == ExitCode.BROKER
+    assert "%3|" not in quiet.stderr and "%3|" in verbose.stderr, verbose.stderr  # librdkafka's own lines

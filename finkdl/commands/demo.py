@@ -18,13 +18,17 @@ from .download import run_download
               default="auto", show_default=True)
 @handle_errors
 def demo_command(alerts: int, outdir: Path, partition_by: str, progress: str) -> None:
-    """Start a local Kafka broker, fill a topic with Fink-like alerts, download it, stop."""
-    from .local.demo import demo_topic  # the broker and generator: loaded here, not on every start
+    """Start a local Kafka broker, fill a topic with Fink-like alerts, download it, stop.
+
+    Each demo's topic is new: an earlier demo's files in OUTDIR are set aside (--start-over),
+    and the summary says so."""
+    from ..local.demo import demo_topic  # the broker and generator: loaded here, not on every start
 
     err_console.print(f"starting a local Kafka broker and producing {alerts:,} alerts…")
     with demo_topic(alerts) as (broker, topic):
         cfg = DownloadConfig(topic=topic, outdir=outdir.resolve(), partition_by=partition_by,
-                             connection=Connection(broker.servers, "finkdl-demo"), timeout=3.0)
+                             connection=Connection(broker.servers, "finkdl-demo"), timeout=3.0,
+                             start_over=True)
         try:
             run_download(cfg, progress, 2.0)
         finally:

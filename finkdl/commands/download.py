@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import click
 from rich.live import Live
+from rich.markup import escape
 
 from ..config import (FORMATS, DownloadConfig, FlushPolicy, credentials_path, readable_by_others,
                       resolve_connection)
@@ -19,6 +22,8 @@ from ..storage import LocalDisk
 from ..surveys import FINK_TOPIC_PREFIXES
 from .common import connection_options, err_console, handle_errors, label_help, names
 
+KAFKA_LOG_ALL = 7  # librdkafka's syslog levels: 7 (debug) lets every line of its own through
+
 
 @click.command("download")
 @click.argument("topic")
@@ -28,6 +33,9 @@ from .common import connection_options, err_console, handle_errors, label_help, 
 @click.option("--workers", type=click.IntRange(1), help="Worker processes [default: one per partition].")
 @click.option("--from-beginning", is_flag=True, help="Ignore the group's offsets; what the folder "
               "already holds is not downloaded again.")
+@click.option("--start-over", is_flag=True, help="Partitions whose files here or group offsets "
+              "belong to an earlier topic of the same name (exit code 10) begin again: their "
+              "files are set aside in OUTDIR/_finkdl/set-aside/.")
 @click.option("--limit", type=click.IntRange(0), help="Download N alerts in total, and commit exactly those.")
 @click.option("--timeout", type=float, help="Seconds without new alerts before a caught-up "
               "partition is finished [default: credentials maxtimeout, else 10].")
@@ -57,21 +65,26 @@ from .common import connection_options, err_console, handle_errors, label_help, 
               help="Seconds between plain or JSON progress lines.")
 @click.option("--json-progress", is_flag=True, help="Same as --progress json.")
 @click.option("--quiet", is_flag=True, help="Same as --progress quiet.")
+@click.option("--verbose", is_flag=True, help="Also show the Kafka client's own log lines "
+              "(librdkafka's, such as %6|…|BGQUEUE|…), off otherwise.")
 @handle_errors
 def download_command(topic: str, outdir: Path, partition_by: str, servers: str | None,
                      group_id: str | None, survey: str, ca_file: str | None, workers: int | None,
-                     from_beginning: bool,
+                     from_beginning: bool, start_over: bool,
                      limit: int | None, timeout: float | None, fmt: str, dump_schemas: bool,
                      schema_file: Path | None, columns: tuple[str, ...],
                      drop_columns: tuple[str, ...], drop_cutouts: bool,
                      flush_rows: int, flush_mb: int, flush_seconds: float,
-                     progress: str, progress_interval: float, json_progress: bool, quiet: bool) -> None:
+                     progress: str, progress_interval: float, json_progress: bool, quiet: bool,
+                     verbose: bool) -> None:
     """Download TOPIC into OUTDIR; rerun the same command to resume."""
     conn, max_timeout = resolve_connection(servers, group_id, survey, ca_file=ca_file)
+    if verbose:
+        conn = replace(conn, log_level=KAFKA_LOG_ALL)
     cfg = DownloadConfig(
         topic=topic, outdir=outdir.resolve(), connection=conn, partition_by=partition_by,
-        survey=survey, workers=workers, from_beginning=from_beginning, limit=limit,
-        timeout=timeout if timeout is not None else (max_timeout or 10.0), fmt=fmt,
+        survey=survey, workers=workers, from_beginning=from_beginning, start_over=start_over,
+        limit=limit, timeout=timeout if timeout is not None else (max_timeout or 10.0), fmt=fmt,
         dump_schemas=dump_schemas, schema_file=schema_file, columns=columns,
         drop_columns=drop_columns, drop_cutouts=drop_cutouts,
         flush=FlushPolicy(max_rows=flush_rows, max_bytes=flush_mb * 1024 * 1024,
@@ -80,19 +93,20 @@ def download_command(topic: str, outdir: Path, partition_by: str, servers: str |
     run_download(cfg, mode, progress_interval)
 
 
-def run_download(cfg: DownloadConfig, mode: str = "auto", interval: float = 10.0) -> None:
-    """Warn, download with the chosen progress display, summarise, and exit with the outcome."""
+def run_download(cfg: DownloadConfig, mode: str = "auto", interval: float = 10.0,
+                 spell: Callable[[str], str] = str) -> None:
+    """Warn, download with the chosen progress display, summarise, and exit with the outcome.
+    ``spell`` rewrites the flags the summary names, for front ends that spell them otherwise."""
     warn_about(cfg.topic, cfg.survey)
     signal.signal(signal.SIGTERM, _interrupt)  # a batch system's stop: same as Ctrl-C
     if mode == "auto":
         mode = "dashboard" if err_console.is_terminal else "plain"
     summary = run_with_progress(cfg, mode, interval)
-    print_summary(summary, quiet=mode == "quiet")
+    print_summary(summary, quiet=mode == "quiet", spell=spell)
     if summary.error is not None:
         raise summary.error
     if summary.outcome != ExitCode.OK:
         sys.exit(summary.outcome)
-
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -129,14 +143,19 @@ def run_with_progress(cfg: DownloadConfig, mode: str, interval: float) -> Summar
     return download(cfg)
 
 
-def print_summary(summary: Summary, quiet: bool = False) -> None:
+def print_summary(summary: Summary, quiet: bool = False, spell: Callable[[str], str] = str) -> None:
     """What was done, where it is, and how to read it."""
     cfg = summary.view.config
     wall = max(summary.wall_s, 1e-9)
     out = err_console
     status = "done" if summary.error is None else "stopped"
-    out.print(f"[bold]{status}:[/] {summary.alerts:,} alerts, {summary.bytes / 1e6:,.1f} MB in "
+    out.print(f"[bold]{status}:[/] {summary.alerts:,} alerts, {summary.bytes / 1e6:,.1f} MB written in "
               f"{summary.files} files, {wall:.1f} s ({summary.alerts / wall:,.0f} alerts/s)")
+    plan = summary.view.plan
+    if plan.started_over:
+        out.print(f"[yellow]started over:[/] partition(s) {', '.join(str(s.partition) for s in plan.started_over)} "
+                  f"of {cfg.topic} ({escape(plan.started_over[0].why)}): their earlier files are set "
+                  f"aside in {plan.set_aside}")
     if not quiet and cfg.partition_by != "none" and summary.labels:
         for label, n in sorted(summary.labels.items(), key=lambda kv: -kv[1])[:20]:
             out.print(f"  {n:>10,}  {label}")
@@ -144,7 +163,7 @@ def print_summary(summary: Summary, quiet: bool = False) -> None:
         out.print(f"[yellow]{summary.quarantined} message(s) could not be decoded[/]; kept raw with "
                   f"their offsets in {cfg.outdir / '_quarantine'}")
     if summary.alerts == 0 and summary.error is None and summary.view.plan.to_fetch == 0:
-        out.print(nothing_to_fetch(cfg))
+        out.print(spell(nothing_to_fetch(cfg)))
     out.print(f"files in {cfg.outdir}")
     out.print(f"read them with: {read_line(cfg.outdir)}"
               if cfg.fmt == "parquet" else "read them with: fastavro.reader(open(path, 'rb'))")
@@ -165,6 +184,6 @@ def nothing_to_fetch(cfg: DownloadConfig) -> str:
                 f"{cfg.topic}")
     return (f"[yellow]nothing to download:[/] the group {cfg.connection.group_id!r} has already "
             f"read every alert of {cfg.topic} (committed to the end). To download it again: "
-            "--from-beginning (into this folder: only what it lacks), or another --group-id "
-            "(into a new folder)")
+            "--from-beginning (into this folder: only what it lacks), or, into a new folder, "
+            "another --group-id")
 

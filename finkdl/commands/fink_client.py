@@ -2,14 +2,55 @@
 ``finkdl transfer`` (fink-client 12's ``finkctl transfer``), same flags, same credentials file."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
 
 from ..config import FORMATS, DownloadConfig, resolve_connection
+from ..errors import FinkdlError
 from ..surveys import SURVEYS
 from .common import CONTEXT, handle_errors, label_help
 from .download import run_download
+
+_REGISTER = "your credentials file: finkdl register, or fink_client_register"
+# finkdl download's flags as fink-client's commands spell them. The core's messages and hints
+# name finkdl download's flags; these front ends say them their own way.
+FINK_CLIENT_FLAGS = {
+    "--survey": "-survey",
+    "--partition-by": "-partitionby",
+    "--from-beginning": "--restart_from_beginning",
+    "--outdir": "-outdir",
+    "--limit": "-limit",
+    "--format": "-outformat",
+    "--timeout": "-maxtimeout",
+    "--workers": "-nconsumers",
+    "--dump-schemas": "--dump_schemas",
+    "--schema": "finkdl download --schema",
+    "--columns": "finkdl download --columns",
+    "--drop-columns": "finkdl download --drop-columns",
+    "--drop-cutouts": "finkdl download --drop-cutouts",
+    "--ca-file": "finkdl download --ca-file",
+}
+# Flags with no equivalent there, as what to do instead (their value, ID or HOST:PORT, dropped).
+FINK_CLIENT_INSTEAD = {
+    "--group-id": f"group id (group_id in {_REGISTER})",
+    "--servers": f"servers (in {_REGISTER})",
+}
+_FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*[a-z])(?![\w-])( [A-Z][A-Z_:,.]*[A-Z])?")
+
+
+def fink_client_spelling(text: str | None) -> str | None:
+    """``text`` with finkdl download's flags as fink-client's commands spell them."""
+    if text is None:
+        return None
+
+    def respell(match: re.Match) -> str:
+        flag, value = match.group(1), match.group(2) or ""
+        if flag in FINK_CLIENT_INSTEAD:
+            return FINK_CLIENT_INSTEAD[flag]
+        return FINK_CLIENT_FLAGS.get(flag, flag) + value
+    return _FLAG.sub(respell, text)
 
 
 def fink_client_command(name: str, about: str, *, survey_required: bool, outdir_default: str | None,
@@ -21,15 +62,20 @@ def fink_client_command(name: str, about: str, *, survey_required: bool, outdir_
                  nconsumers: int, maxtimeout: float | None, number_partitions: int, survey: str,
                  outformat: str, restart_from_beginning: bool, dump_schemas: bool,
                  verbose: bool) -> None:
-        conn, file_timeout = resolve_connection(None, None, survey)
-        cfg = DownloadConfig(
-            topic=topic, outdir=outdir.resolve(), connection=conn,
-            partition_by="none" if partitionby in ("None", "") else partitionby,
-            survey=survey, workers=nconsumers if nconsumers > 0 else None,
-            from_beginning=restart_from_beginning, limit=limit,
-            timeout=maxtimeout if maxtimeout is not None else (file_timeout or 10.0), fmt=outformat,
-            dump_schemas=dump_schemas)
-        run_download(cfg, "auto" if verbose else "quiet")
+        try:
+            conn, file_timeout = resolve_connection(None, None, survey)
+            cfg = DownloadConfig(
+                topic=topic, outdir=outdir.resolve(), connection=conn,
+                partition_by="none" if partitionby in ("None", "") else partitionby,
+                survey=survey, workers=nconsumers if nconsumers > 0 else None,
+                from_beginning=restart_from_beginning, limit=limit,
+                timeout=maxtimeout if maxtimeout is not None else (file_timeout or 10.0),
+                fmt=outformat, dump_schemas=dump_schemas)
+            run_download(cfg, "auto" if verbose else "quiet", spell=fink_client_spelling)
+        except FinkdlError as exc:
+            exc.message, exc.hint = fink_client_spelling(exc.message), fink_client_spelling(exc.hint)
+            exc.args = (exc.message,)
+            raise
 
     options = [
         click.option("-survey", type=click.Choice(list(SURVEYS)), help="Survey name.",

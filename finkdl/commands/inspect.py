@@ -40,6 +40,8 @@ def verify_command(outdir: Path) -> None:
                 click.echo(f"  OVERLAP: offsets {a}-{b} written twice")
             for text in pr.incomplete:
                 click.echo(f"  INCOMPLETE: range {text}")
+            for text in pr.problems:
+                click.echo(f"  {text}")
     n_partitions = sum(len(partitions) for partitions in report.topics.values())
     click.echo(f"total: {report.rows:,} rows in {n_partitions} partitions"
                + (f" of {len(report.topics)} topics" if several else ""))
