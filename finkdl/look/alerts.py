@@ -4,9 +4,14 @@
 names; the folder's merged schema (``_finkdl`` keeps it) types every column, so files of
 several schema versions read as one table. Only the columns asked for are read: summing a
 label over millions of alerts reads that label alone.
+
+Only finkdl's own data files are read, known by their names (``part-…``): a figure, notes or
+a table a user keeps in the folder is left aside and counted (``Alerts.ignored``), so that
+the commands can say so instead of failing on a file that is not Parquet.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -18,6 +23,7 @@ import pyarrow.parquet as pq
 
 from ..errors import ConfigError, NotFoundError
 from ..folder import data_files, read_folder_schema
+from ..naming import parse_file_name
 from ..partitioning import column
 from ..storage import DataFile, LocalDisk
 from ..surveys import SURVEYS, Survey
@@ -34,6 +40,7 @@ class Alerts:
     survey: Survey
     keys: tuple[str, ...]  # Hive keys of its folders
     files: tuple[DataFile, ...]
+    ignored: int = 0  # files of the folder that are not finkdl's, left aside
 
     def has(self, path: str) -> bool:
         return field_type(self.dataset.schema, path) is not None
@@ -77,10 +84,37 @@ def detect_survey(schema: pa.Schema) -> Survey | None:
     return None
 
 
+def skipped(relative: Path) -> bool:
+    """A file no reader looks at: hidden or temporary (``.name``, finkdl's ``.part-….tmp``),
+    or under ``_finkdl``, ``_quarantine`` or another folder named ``_…`` or ``.…``."""
+    return any(part.startswith((".", "_")) for part in relative.parts)
+
+
+def others(outdir: Path) -> int:
+    """How many files of the folder are not finkdl's (a figure, notes, a user's CSV)."""
+    count = 0
+    for root, dirs, names in os.walk(outdir):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+        count += sum(1 for name in names
+                     if not name.startswith((".", "_")) and parse_file_name(name) is None)
+    return count
+
+
+def ignored_note(alerts: Alerts) -> str | None:
+    """A line saying how many files of the folder were left aside, or None if none was."""
+    if not alerts.ignored:
+        return None
+    n = alerts.ignored
+    return (f"left aside {n:,} file{'s' if n != 1 else ''} of {alerts.outdir} that "
+            f"{'are' if n != 1 else 'is'} not finkdl's (finkdl reads its part-… files only)")
+
+
 def open_alerts(outdir: Path) -> Alerts:
-    """The folder as one dataset, or a ConfigError saying why it cannot be read as alerts."""
+    """The folder as one dataset of finkdl's own data files (a figure or notes kept beside
+    them are counted, not read), or a ConfigError saying why it cannot be read as alerts."""
     storage = LocalDisk(outdir)
-    files = tuple(data_files(storage))
+    files = tuple(f for f in data_files(storage)
+                  if f.path.name.startswith("part-") and not skipped(f.path.relative_to(outdir)))
     if not any(f.range.ext == "parquet" for f in files):
         if files:
             raise ConfigError(f"{outdir} holds Avro files (--format avro); finkdl reads Parquet "
@@ -89,7 +123,8 @@ def open_alerts(outdir: Path) -> Alerts:
                           hint="give the --outdir of a `finkdl download`")
     stored = read_folder_schema(storage)
     hive = ds.HivePartitioning.discover(segment_encoding="uri")  # finkclass=SN%20candidate
-    found = ds.dataset(outdir, format="parquet", partitioning=hive)
+    parquet = sorted(str(f.path) for f in files if f.range.ext == "parquet")
+    found = ds.dataset(parquet, format="parquet", partitioning=hive, partition_base_dir=str(outdir))
     present = [k for k in stored.keys if k in found.schema.names]  # none: every label null
     dataset = found.replace_schema(pa.schema(list(stored.schema) +
                                              [found.schema.field(k) for k in present]))
@@ -99,7 +134,7 @@ def open_alerts(outdir: Path) -> Alerts:
                           + ", ".join(f"{s.id_column} with {s.time_column}" for s in SURVEYS.values())
                           + " is among its columns",
                           hint=f"its columns: {', '.join(stored.schema.names[:12])}…")
-    return Alerts(outdir, dataset, survey, tuple(stored.keys), files)
+    return Alerts(outdir, dataset, survey, tuple(stored.keys), files, others(outdir))
 
 
 def typed(alerts: Alerts, path: str, values: Sequence[str]) -> pa.Array:

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from ..errors import ConfigError, NotFoundError
 from ..surveys import Survey
 from .alerts import Alerts, examples, leaf, parent, rows_where, typed
-from .photometry import Photometry, mjd, photometry
+from .photometry import Photometry, mjd, photometry, refuse_no_object
 from .stamps import Stamp, alert_columns, stamp_columns, stamps_of
 
 FIELDS = ("time", "band", "value", "error", "limit")
@@ -53,8 +53,9 @@ def light_curve(alerts: Alerts, object_id: str) -> tuple[LightCurve, list[Stamp]
     if alerts.has(phot.history):
         columns["history"] = phot.history
     kinds = stamp_columns(alerts)
-    rows = rows_where(alerts, phot.object_column, typed(alerts, phot.object_column, [object_id]),
-                      {**columns, **kinds})
+    wanted = typed(alerts, phot.object_column, [object_id])
+    refuse_no_object(phot, wanted.to_pylist())
+    rows = rows_where(alerts, phot.object_column, wanted, {**columns, **kinds})
     if rows.num_rows == 0:
         raise NotFoundError(f"object {object_id} is not in {alerts.outdir}",
                             hint=f"its {phot.object_column} values look like "

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import NotFoundError
 from ..surveys import Survey
 
 MJD_UNIX_DAY = 40587.0  # MJD of 1970-01-01
@@ -24,6 +25,7 @@ class Photometry:
     is_flux: bool
     upper_limit: str | None = None  # limiting magnitude of a history entry without detection
     bands: dict[object, str] = field(default_factory=dict)  # band codes → names (ZTF fid)
+    no_object: object = None  # the object id of alerts that belong to no object
 
 
 PHOTOMETRY = {
@@ -31,7 +33,7 @@ PHOTOMETRY = {
                       error="sigmapsf", is_flux=False, upper_limit="diffmaglim",
                       bands={1: "g", 2: "r", 3: "i"}),
     "lsst": Photometry(object_column="diaSource.diaObjectId", history="prvDiaSources",
-                       value="psfFlux", error="psfFluxErr", is_flux=True),
+                       value="psfFlux", error="psfFluxErr", is_flux=True, no_object=0),
 }
 
 # Colours astronomers expect per band (blue to red), for every survey's band names.
@@ -41,6 +43,18 @@ BAND_COLOURS = {"u": "#56b4e9", "g": "#009e73", "r": "#d55e00", "i": "#cc79a7",
 
 def photometry(survey: Survey) -> Photometry | None:
     return PHOTOMETRY.get(survey.name)
+
+
+def refuse_no_object(phot: Photometry, objects: list) -> None:
+    """NotFoundError for an object id that names no object: Rubin/LSST's ``diaObjectId`` 0
+    is that of every source associated with none (a solar system object's, for one), so its
+    alerts are no object's light curve or stamps."""
+    if phot.no_object is not None and phot.no_object in objects:
+        name = phot.object_column.rpartition(".")[2]
+        raise NotFoundError(f"{name} {phot.no_object} means no object: the alerts that carry it "
+                            "belong to no object, so they make no object's light curve or stamps",
+                            hint="name a real object, or name those alerts by id with "
+                                 "`finkdl cutouts --id`")
 
 
 def mjd(times: np.ndarray, survey: Survey) -> np.ndarray:

@@ -14,13 +14,13 @@ from . import need
 from .lightcurves import LightCurve
 from .photometry import BAND_COLOURS
 from .stamps import Stamp, image, scaled, write_file
-from .summary import (MAG_BINS, MAG_RANGE, SKY_BINS, Section, Summary, day)
+from .summary import (MAG_BINS, MAG_RANGE, SKY_BINS, Section, Summary, day, label_title)
 
 need("matplotlib")
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.dates import AutoDateLocator, DateFormatter, DayLocator  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, StrMethodFormatter  # noqa: E402
 
 CLASSES_DRAWN = 9  # the most frequent classes get a colour each; the rest is "other"
 OTHER, NO_LABEL = "other", "(null)"
@@ -28,16 +28,24 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#bcbd22", "#17becf"]  # matplotlib's own, its greys kept for these two:
 GREYS = {OTHER: "#7f7f7f", NO_LABEL: "#c7c7c7"}
 LABEL_CHARS = 30  # longer labels are cut in figures (a legend of 200-character labels hides the plot)
+# What --plot and --out draw (the README says so): images, documents, and for show a page.
+FIGURE_FORMATS = ("png", "jpg", "jpeg", "pdf", "svg")
+RA_TICKS = np.arange(0, 360, 30)  # degrees, labelled under the sky map
 
 
 def figure_format(path: Path, html_allowed: bool = False) -> str:
     """The format a figure file's name asks for; ConfigError before any work if none."""
     suffix = path.suffix.lower().lstrip(".")
-    formats = set(FigureCanvasAgg(Figure()).get_supported_filetypes()) | ({"html"} if html_allowed else set())
+    formats = FIGURE_FORMATS + (("html",) if html_allowed else ())
     if suffix not in formats:
         raise ConfigError(f"cannot draw a figure as {path.name!r}",
-                          hint=f"name it .png{', .html' if html_allowed else ''}, .pdf or .svg")
+                          hint="name it " + ", ".join(f".{f}" for f in formats))
     return suffix
+
+
+def whole_counts(axis) -> None:
+    """Ticks of a count axis at whole numbers only (no "0.5 alerts")."""
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def save(fig: Figure, path: Path, title: str = "", tables: list[Section] = ()) -> None:
@@ -74,13 +82,14 @@ def summary_figure(summary: Summary) -> Figure:
     column = summary.class_column
     classes = _classes(summary, column)
     colours = _colours(classes)
+    names = _legend_names(summary, column, classes)
     first_last = summary.night_range
     span = "" if first_last is None else f", {day(first_last[0])} to {day(first_last[1])}"
     fig.suptitle(f"{summary.outdir.name}: {summary.rows:,} {summary.survey.title} alerts{span}",
                  fontsize=15)
     per_night, per_class = top.subplots(1, 2, width_ratios=[1.5, 1])
-    _per_night(per_night, summary, column, classes, colours)
-    _per_class(per_class, summary, column, colours)
+    _per_night(per_night, summary, column, classes, colours, names)
+    _per_class(per_class, summary, column, classes, colours, names)
     grid = bottom.add_gridspec(1, 2, width_ratios=[1.5, 1])
     _sky(bottom.add_subplot(grid[0, 0], projection="mollweide"), summary, column, classes, colours)
     _magnitudes(bottom.add_subplot(grid[0, 1]), summary)
@@ -96,8 +105,17 @@ def _classes(summary: Summary, column: str | None) -> list[str]:
 
 
 def _colours(classes: list[str]) -> dict[str, str]:
+    """A colour of its own for each class drawn; the greys only for "other" and no label."""
     named = [c for c in classes if c not in GREYS]
     return {**{c: PALETTE[i % len(PALETTE)] for i, c in enumerate(named)}, **GREYS}
+
+
+def _legend_names(summary: Summary, column: str | None, classes: list[str]) -> dict[str, str]:
+    """How each class drawn is named in the figure: "other" says how many values it sums."""
+    names = {c: _short(c) for c in classes}
+    if column is not None and OTHER in classes:
+        names[OTHER] = f"other ({len(summary.labels[column]) - (len(classes) - 1):,} values)"
+    return names
 
 
 def _name(value: object) -> str:
@@ -113,7 +131,8 @@ def _drawn(value: object, classes: list[str]) -> str:
     return name if name in classes else OTHER
 
 
-def _per_night(ax, summary: Summary, column: str | None, classes: list[str], colours: dict) -> None:
+def _per_night(ax, summary: Summary, column: str | None, classes: list[str], colours: dict,
+               names: dict) -> None:
     nights = sorted(d for d in summary.nights if d is not None)
     if not nights:
         ax.text(0.5, 0.5, "no observation times", ha="center", transform=ax.transAxes)
@@ -127,9 +146,10 @@ def _per_night(ax, summary: Summary, column: str | None, classes: list[str], col
     dates = np.array(nights, dtype="datetime64[D]")
     bottom = np.zeros(len(nights))
     for c in classes:
-        ax.bar(dates, counts[c], bottom=bottom, width=0.8, color=colours[c], label=_short(c))
+        ax.bar(dates, counts[c], bottom=bottom, width=0.8, color=colours[c], label=names[c])
         bottom += counts[c]
-    ax.set_title(f"Alerts per night (UTC date){f', by {column}' if column else ''}")
+    title = label_title(summary, column) if column else None
+    ax.set_title(f"Alerts per night (UTC date){f', by {title}' if title else ''}")
     few = nights[-1] - nights[0] < 10  # whole days as ticks, not the hours of one night
     ax.xaxis.set_major_locator(DayLocator() if few else AutoDateLocator())
     ax.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
@@ -137,37 +157,40 @@ def _per_night(ax, summary: Summary, column: str | None, classes: list[str], col
         ax.set_xlim(dates[0] - np.timedelta64(1, "D"), dates[-1] + np.timedelta64(1, "D"))
     ax.set_xlabel("night (UTC date)")
     ax.set_ylabel("alerts")
+    whole_counts(ax.yaxis)
     ax.tick_params(axis="x", labelrotation=30)
     if column:
-        ax.legend(fontsize=8, title=column, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.legend(fontsize=8, title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
-def _per_class(ax, summary: Summary, column: str | None, colours: dict) -> None:
+def _per_class(ax, summary: Summary, column: str | None, classes: list[str], colours: dict,
+               names: dict) -> None:
+    """The classes the other panels colour, each in its colour, the rest summed as "other"."""
     if column is None:
         ax.text(0.5, 0.5, "no label column", ha="center", transform=ax.transAxes)
         return
-    ranked = summary.labels[column].most_common(15)[::-1]
-    names = [_name(v) for v, _ in ranked]
-    counts = [n for _, n in ranked]
-    bars = ax.barh([_short(n) for n in names], counts,
-                   color=[colours.get(n, GREYS[OTHER]) for n in names])
-    ax.bar_label(bars, labels=[f"{n:,}" for n in counts], padding=3, fontsize=8)
-    ax.set_title(f"Alerts per {column}" + (f" (top 15 of {len(summary.labels[column])})"
-                                           if len(summary.labels[column]) > 15 else ""))
+    counts = dict.fromkeys(classes, 0)
+    for value, n in summary.labels[column].items():
+        counts[_drawn(value, classes)] += n
+    drawn = classes[::-1]  # the most frequent at the top, "other" at the bottom
+    bars = ax.barh([names[c] for c in drawn], [counts[c] for c in drawn],
+                   color=[colours[c] for c in drawn])
+    ax.bar_label(bars, labels=[f"{counts[c]:,}" for c in drawn], padding=3, fontsize=8)
+    ax.set_title(f"Alerts per {label_title(summary, column)}")
     ax.set_xlabel("alerts")
+    whole_counts(ax.xaxis)
     ax.margins(x=0.15)
 
 
 def _sky(ax, summary: Summary, column: str | None, classes: list[str], colours: dict) -> None:
     """Mollweide map in equatorial coordinates, east (RA increasing) to the left as on the sky."""
-    ax.set_title("Sky (equatorial, J2000)" + (f", colours by {column} as above"
+    ax.set_title("Sky (equatorial, J2000)" + (f", colours by {label_title(summary, column)} as above"
                                                if summary.sky and summary.sky.points and column else ""),
                  pad=22)
     ax.grid(True, alpha=0.4)
-    ticks = np.radians(np.arange(-150, 151, 30))
-    ax.set_xticks(ticks, [f"{round(np.degrees(-t) % 360 / 15)}h" for t in ticks], fontsize=8)
-    ax.set_xlabel("right ascension")
-    ax.set_ylabel("declination")
+    _ra_labels_under(ax)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_ylabel("declination Dec (°)")
     sky = summary.sky
     if sky is None:
         ax.text(0, 0, "no positions", ha="center")
@@ -190,8 +213,22 @@ def _sky(ax, summary: Summary, column: str | None, classes: list[str], colours: 
     mesh = ax.pcolormesh(np.radians(np.linspace(-180, 180, SKY_BINS[0] + 1)),
                          np.radians(np.linspace(-90, 90, SKY_BINS[1] + 1)), counts.T,
                          norm=LogNorm(), cmap="viridis")
-    ax.figure.colorbar(mesh, ax=ax, orientation="horizontal", shrink=0.6, pad=0.08,
-                       label=f"alerts per {360 // SKY_BINS[0]}°×{180 // SKY_BINS[1]}° cell")
+    bar = ax.figure.colorbar(mesh, ax=ax, orientation="horizontal", shrink=0.6, pad=0.1,
+                             label=f"alerts per {360 // SKY_BINS[0]}°×{180 // SKY_BINS[1]}° cell")
+    bar.ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # whole counts: 1, 2, 5, 10…
+    bar.ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    bar.ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _ra_labels_under(ax) -> None:
+    """RA meridians every 30°, labelled in a row under the map rather than along the equator,
+    where they sat on the alerts. On a Mollweide map the equator is a straight line across
+    the axes: the meridian of longitude λ crosses it at x = 0.5 + λ/2π of the axes' width."""
+    ax.set_xticks(_lon(RA_TICKS.astype(float)), [])
+    for ra in RA_TICKS:
+        x = 0.5 + float(_lon(np.array([float(ra)]))[0]) / (2 * np.pi)
+        ax.text(x, -0.03, f"{ra}°", transform=ax.transAxes, ha="center", va="top", fontsize=8)
+    ax.set_xlabel("right ascension RA (°), growing to the left (east)", labelpad=24)
 
 
 def _lon(ra: np.ndarray) -> np.ndarray:
@@ -213,7 +250,8 @@ def _magnitudes(ax, summary: Summary) -> None:
     ax.set_title(f"Brightness of the alerts, per band ({summary.brightness})")
     ax.set_xlabel(f"{summary.brightness} (mag)")
     ax.set_ylabel("alerts per 0.1 mag")
-    ax.legend(title="band")
+    whole_counts(ax.yaxis)
+    ax.legend(title="band", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside: never on a bin
 
 
 def lightcurve_figure(curve: LightCurve, stamps: list[Stamp], stretch: str = "zscale") -> Figure:
@@ -226,8 +264,9 @@ def lightcurve_figure(curve: LightCurve, stamps: list[Stamp], stretch: str = "zs
     for band in sorted(dict.fromkeys(curve.band.tolist()), key=lambda b: "ugrizy".find(b)):
         colour = BAND_COLOURS.get(band)
         seen = (curve.band == band) & ~curve.limit
-        ax.errorbar(curve.mjd[seen], curve.value[seen], yerr=curve.error[seen], fmt="o", ms=5,
-                    color=colour, capsize=2, label=f"{band} ({int(seen.sum())})")
+        if seen.any():  # a band of upper limits only is listed by its limits alone
+            ax.errorbar(curve.mjd[seen], curve.value[seen], yerr=curve.error[seen], fmt="o", ms=5,
+                        color=colour, capsize=2, label=f"{band} ({int(seen.sum())})")
         limits = (curve.band == band) & curve.limit
         if limits.any():
             ax.scatter(curve.mjd[limits], curve.value[limits], marker="v", s=30, color=colour,

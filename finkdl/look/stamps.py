@@ -21,7 +21,7 @@ import pyarrow as pa
 from ..errors import ConfigError, FinkdlError, NotFoundError, OutputError
 from . import need
 from .alerts import Alerts, examples, rows_where, typed
-from .photometry import mjd, photometry
+from .photometry import mjd, photometry, refuse_no_object
 
 GZIP_MAGIC = b"\x1f\x8b"
 FITS_MAGIC = b"SIMPLE  ="
@@ -82,6 +82,8 @@ def find_stamps(alerts: Alerts, ids: list[str] = (), objects: list[str] = ()) ->
                           hint="name alerts with --id")
     key = phot.object_column if objects else columns["id"]
     wanted = typed(alerts, key, list(objects or ids))
+    if objects:
+        refuse_no_object(phot, wanted.to_pylist())
     rows = rows_where(alerts, key, wanted, {**columns, **kinds})
     found = set(rows["object" if objects else "id"].to_pylist())
     missing = [str(v) for v in wanted.to_pylist() if v not in found]
@@ -140,20 +142,44 @@ def image(fits: bytes) -> np.ndarray:
 
 def scaled(data: np.ndarray, stretch: str = "zscale") -> np.ndarray:
     """Pixel values as grey levels in [0, 1]: zscale limits (IRAF's, faint detail visible), or
-    asinh over the 0.5-99.5 percentiles (bright cores not saturated); NaN pixels black."""
+    an asinh stretch scaled from the stamp's percentiles (:func:`asinh_scale`: the sky dark,
+    a faint source seen, bright cores not saturated); NaN pixels black."""
     visualization = need("astropy.visualization")
     finite = np.isfinite(data)
     if not finite.any():
         return np.zeros_like(data)
-    interval = (visualization.ZScaleInterval() if stretch == "zscale"
-                else visualization.PercentileInterval(99.0))
-    low, high = interval.get_limits(data[finite])
+    if stretch == "zscale":
+        low, high = visualization.ZScaleInterval().get_limits(data[finite])
+        softening = None
+    else:
+        low, high, softening = asinh_scale(data[finite])
     if high <= low:  # a flat image
         high = low + 1.0
     levels = np.clip((np.where(finite, data, low) - low) / (high - low), 0.0, 1.0)
-    if stretch == "asinh":
-        levels = visualization.AsinhStretch(a=0.1)(levels)
+    if softening is not None:
+        levels = visualization.AsinhStretch(a=softening)(levels)
     return np.where(finite, levels, 0.0)
+
+
+SKY_SIGMAS_BELOW = 2.0  # black is this many noise sigmas under the sky
+ASINH_LINEAR_SIGMAS = 2.0  # the stretch is linear up to about this many sigmas over black
+
+
+def asinh_scale(values: np.ndarray) -> tuple[float, float, float]:
+    """Limits and softening of an asinh stretch, from the stamp's percentiles: the sky is
+    the median, its noise the distance from the 16th percentile to the median (one sigma of
+    a normal noise, unmoved by a source, which only brightens pixels), black a little under
+    the sky, white the brightest pixel (no core saturated). The softening ``a`` keeps the stretch linear over
+    the noise and logarithmic above it: fixed (0.1) it lifted the sky to mid-grey on a
+    noisy stamp, and the faint source disappeared in it."""
+    low_tail, sigma_low, sky, high = np.percentile(values, [0.5, 15.87, 50.0, 100.0])
+    noise = sky - sigma_low
+    if noise <= 0:  # more than a third of the pixels equal: no noise to measure
+        noise = max(sky - low_tail, (high - sky) / 100.0, 1e-12)
+    low = sky - SKY_SIGMAS_BELOW * noise
+    high = max(high, sky + noise)
+    softening = float(np.clip(ASINH_LINEAR_SIGMAS * noise / (high - low), 1e-3, 1.0))
+    return float(low), float(high), softening
 
 
 def png_zoom(shape: tuple[int, ...]) -> int:

@@ -2,7 +2,9 @@
 
 Rows, files and topics come from file names and Parquet footers; labels and nights from one
 scan of the observation time and the label columns only (a label that names the folders
-costs nothing to read). With ``plot=True`` the same pass also reads positions and
+costs nothing to read). A folder may hold alerts of several surveys (ELASTiCC beside
+Rubin/LSST: one merged schema): each row's night is that of whichever survey's observation
+time it has. With ``plot=True`` the same pass also reads positions and
 brightness, kept as histograms, so memory does not grow with the folder.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..partitioning import TIME_KEYS
-from ..surveys import Survey
+from ..surveys import SURVEYS, Survey
 from .alerts import Alerts, parent, scan
 from .photometry import magnitudes, photometry
 
@@ -59,6 +61,11 @@ class Summary:
     sky: Sky | None = None
     magnitudes: dict[str, np.ndarray] = dataclass_field(default_factory=dict)  # band → per 0.1 mag
     brightness: str | None = None  # what ``magnitudes`` counts
+    ignored: int = 0  # files of the folder that are not finkdl's, left aside
+    times: dict[str, float] = dataclass_field(default_factory=dict)  # scan column → day offset
+    surveys: dict[str, str] = dataclass_field(default_factory=dict)  # scan column → survey title
+    timed: Counter = dataclass_field(default_factory=Counter)  # scan column → rows with a time there
+    coded: frozenset[str] = frozenset()  # label columns whose values are codes without names
 
     @property
     def labels(self) -> dict[str, Counter]:
@@ -94,11 +101,37 @@ def label_columns(alerts: Alerts) -> list[str]:
     return [c for c in dict.fromkeys(wanted) if alerts.has(c)]
 
 
+def time_columns(alerts: Alerts) -> dict[str, Survey]:
+    """The observation time of every survey whose alerts the folder may hold (its id and
+    time columns are there), the folder's own survey first: a dotted path → its survey."""
+    found = {alerts.survey.time_column: alerts.survey}
+    for survey in SURVEYS.values():
+        if alerts.has(survey.id_column) and alerts.has(survey.time_column):
+            found.setdefault(survey.time_column, survey)
+    return found
+
+
+def coded_labels(alerts: Alerts, labels: list[str]) -> frozenset[str]:
+    """Label columns of integers (``clf.cats_class``): the alerts carry codes, not names."""
+    return frozenset(c for c in labels if c not in VERSION_COLUMNS
+                     and pa.types.is_integer(alerts.type_of(c)))
+
+
+def label_title(summary: Summary, column: str) -> str:
+    """A label column as figures and tables name it: ``clf.cats_class (code)`` when its
+    values are codes the survey's alerts give no names for."""
+    return f"{column} (code)" if column in summary.coded else column
+
+
 def summarize(alerts: Alerts, plot: bool = False, on_progress: Progress | None = None) -> Summary:
     """Count everything ``finkdl show`` prints (and, with ``plot``, what it draws)."""
     summary = _from_footers(alerts)
     survey, labels = alerts.survey, label_columns(alerts)
-    columns = {"time": survey.time_column, **{c: c for c in labels}}
+    summary.coded = coded_labels(alerts, labels)
+    times = {f"time{i or ''}": (path, s) for i, (path, s) in enumerate(time_columns(alerts).items())}
+    summary.times = {name: s.day_offset for name, (_path, s) in times.items()}
+    summary.surveys = {name: s.title for name, (_path, s) in times.items()}
+    columns = {**{name: path for name, (path, _s) in times.items()}, **{c: c for c in labels}}
     record = parent(survey.time_column)
     phot = photometry(survey)
     wanted = {"ra": f"{record}.ra", "dec": f"{record}.dec", "band": survey.band_column}
@@ -120,10 +153,14 @@ def summarize(alerts: Alerts, plot: bool = False, on_progress: Progress | None =
 
 def add_batch(summary: Summary, batch: pa.Table, keep_points: bool = False) -> None:
     """Add one batch of the scan (columns ``time``, the labels, and those a plot needs)."""
-    unix_days = pc.floor(pc.subtract(pc.cast(batch["time"], pa.float64()), summary.survey.day_offset))
+    offsets = summary.times or {"time": summary.survey.day_offset}
+    unix_days = pc.coalesce(*[pc.floor(pc.subtract(pc.cast(batch[name], pa.float64()), offset))
+                              for name, offset in offsets.items()])
     table = pa.table({"night": pc.cast(unix_days, pa.int64()), **{
         c: batch[c] for c in summary.by_night}})
     summary.nights.update(_counts(table, ["night"]))
+    for name in offsets:
+        summary.timed[name] += len(batch[name]) - batch[name].null_count
     for column, counts in summary.by_night.items():
         counts.update(_counts(table, ["night", column]))
     names = batch.column_names
@@ -176,7 +213,7 @@ def _from_footers(alerts: Alerts) -> Summary:
     columns = [(f.name, short_type(f.type) + (", from folder names" if f.name in alerts.keys else ""))
                for f in schema]
     return Summary(alerts.outdir, alerts.survey, alerts.keys, sum(topics.values()), len(parquet),
-                   size, dict(topics), columns)
+                   size, dict(topics), columns, ignored=alerts.ignored)
 
 
 def short_type(kind: pa.DataType) -> str:
@@ -210,17 +247,31 @@ def sections(summary: Summary) -> list[Section]:
     when = "no observation times" if nights is None else (
         f"{day(nights[0])} to {day(nights[1])} "
         f"({count} night{'s' if count != 1 else ''} with alerts, UTC dates)")
-    folder = [("survey", summary.survey.title), ("alerts", f"{summary.rows:,}"),
+    folder = [("survey", surveys_line(summary)), ("alerts", f"{summary.rows:,}"),
               ("nights", when), ("files", f"{summary.files:,} ({summary.bytes / 1e6:,.1f} MB)"),
               ("partitioned by", "/".join(summary.keys) or "nothing")]
+    if summary.ignored:
+        folder.append(("other files", f"{summary.ignored:,} left aside (not finkdl's: "
+                                      "only its part-… files are read)"))
     out = [Section(str(summary.outdir), ("", ""), folder),
            Section("topics", ("topic", "alerts"),
                    [(t, f"{n:,}") for t, n in sorted(summary.topics.items())])]
     for column, counts in summary.labels.items():
-        out.append(Section(f"alerts per {column}", (column, "alerts", "share"),
+        title = label_title(summary, column)
+        out.append(Section(f"alerts per {title}", (title, "alerts", "share"),
                            value_rows(counts, summary.rows)))
     out.append(Section(f"{len(summary.columns)} columns", ("column", "type"), summary.columns))
     return out
+
+
+def surveys_line(summary: Summary) -> str:
+    """The folder's survey; with alerts of several (ELASTiCC beside Rubin/LSST), each with
+    its alerts (those that have its observation time)."""
+    held = [(summary.surveys[name], summary.timed[name]) for name in summary.surveys
+            if summary.timed[name]]
+    if len(held) < 2:
+        return summary.survey.title
+    return ", ".join(f"{title} ({n:,} alerts)" for title, n in held)
 
 
 def value_rows(counts: Counter, total: int, shown: int = SHOWN_VALUES) -> list[tuple[str, ...]]:
