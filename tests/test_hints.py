@@ -53,6 +53,8 @@ def test_fink_client_front_ends_spell_flags_their_own_way():
     again = fink_client_spelling("To download it again: --from-beginning, or, into a new folder, "
                                  "another --group-id")
     assert "--restart_from_beginning" in again and "--group-id" not in again
+    stale = fink_client_spelling("download into another --outdir with another --group-id, or pass --start-over")
+    assert "--start_over" in stale and "-outdir" in stale and "--start-over" not in stale
     assert "group_id in your credentials file: finkdl register, or fink_client_register" in again
     assert fink_client_spelling("pass --group-id ID, or --servers HOST:PORT") == (
         "pass group id (group_id in your credentials file: finkdl register, or fink_client_register),"

@@ -21,7 +21,7 @@ from finkdl.resume import SET_ASIDE, Stale, aside_path, stale
 from finkdl.storage import DataFile
 from finkdl.verify import verify
 
-from conftest import make_topic
+from conftest import make_topic, run_finkdl
 
 PARTITIONS = 2
 
@@ -140,3 +140,15 @@ def test_verify_reports_a_file_named_first_after_last(tmp_path):
     report = verify(tmp_path)
     assert not report.ok
     assert any("REVERSED" in text and bad.name in text for text in report.topics["t"][0].problems)
+
+
+@pytest.mark.broker
+def test_a_second_demo_with_fewer_alerts_starts_over_and_says_so(tmp_path):
+    outdir = tmp_path / "demo"
+    first = run_finkdl("demo", "--alerts", "2000", "--outdir", str(outdir), "--progress", "plain")
+    assert first.returncode == 0, first.stderr
+    second = run_finkdl("demo", "--alerts", "1000", "--outdir", str(outdir), "--progress", "plain")
+    assert second.returncode == 0, second.stderr
+    assert "started over" in second.stderr and "set aside" in second.stderr
+    assert len(pd.read_parquet(outdir, columns=["candid"])) == 1000
+    assert verify(outdir).ok

@@ -20,6 +20,7 @@ FINK_CLIENT_FLAGS = {
     "--survey": "-survey",
     "--partition-by": "-partitionby",
     "--from-beginning": "--restart_from_beginning",
+    "--start-over": "--start_over",
     "--outdir": "-outdir",
     "--limit": "-limit",
     "--format": "-outformat",
@@ -60,7 +61,7 @@ def fink_client_command(name: str, about: str, *, survey_required: bool, outdir_
     from fink-client's credentials file, as they do for fink-client."""
     def transfer(topic: str, outdir: Path, partitionby: str, limit: int | None, batchsize: int,
                  nconsumers: int, maxtimeout: float | None, number_partitions: int, survey: str,
-                 outformat: str, restart_from_beginning: bool, dump_schemas: bool,
+                 outformat: str, restart_from_beginning: bool, start_over: bool, dump_schemas: bool,
                  verbose: bool) -> None:
         try:
             conn, file_timeout = resolve_connection(None, None, survey)
@@ -68,7 +69,7 @@ def fink_client_command(name: str, about: str, *, survey_required: bool, outdir_
                 topic=topic, outdir=outdir.resolve(), connection=conn,
                 partition_by="none" if partitionby in ("None", "") else partitionby,
                 survey=survey, workers=nconsumers if nconsumers > 0 else None,
-                from_beginning=restart_from_beginning, limit=limit,
+                from_beginning=restart_from_beginning, start_over=start_over, limit=limit,
                 timeout=maxtimeout if maxtimeout is not None else (file_timeout or 10.0),
                 fmt=outformat, dump_schemas=dump_schemas)
             run_download(cfg, "auto" if verbose else "quiet", spell=fink_client_spelling)
@@ -98,6 +99,9 @@ def fink_client_command(name: str, about: str, *, survey_required: bool, outdir_
                      help="Accepted for compatibility; finkdl reads the partitions from the topic."),
         click.option("--restart_from_beginning", is_flag=True,
                      help="Start again from the first alert (what the folder holds is kept once)."),
+        click.option("--start_over", is_flag=True,
+                     help="Partitions whose files here or group offsets belong to an earlier topic "
+                          "of the same name (exit code 10) begin again; their files are set aside."),
         click.option("--dump_schemas", is_flag=True, help="Write the schemas beside the data."),
         click.option("--verbose", is_flag=True, help="Live dashboard (plain lines without a terminal)."),
     ]

@@ -45,7 +45,7 @@ class ProgressAfter:
 @click.argument("outdir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--plot", "plot_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Also draw alerts per night by class, alerts per class, a sky map and "
-                   "magnitudes per band: FILE.png (or .pdf, .svg), or FILE.html, one page with "
+                   "magnitudes per band: FILE.png (or .jpg, .pdf, .svg), or FILE.html, one page with "
                    "the figure and these tables.")
 @handle_errors
 def show_command(outdir: Path, plot_file: Path | None) -> None:
@@ -105,11 +105,13 @@ def cutouts_command(outdir: Path, ids: tuple[str, ...], objects: tuple[str, ...]
         raise ConfigError("name alerts with --id, or objects with --object (one of them)")
     from .alerts import open_alerts
     from .stamps import find_stamps, write_stamps
-    stamps = find_stamps(open_alerts(outdir), ids=ids, objects=objects)
+    alerts = open_alerts(outdir)
+    _note_ignored(alerts)
+    stamps = find_stamps(alerts, ids=ids, objects=objects)
     for path in write_stamps(stamps, out, fmt, stretch):
         click.echo(path)
-    alerts = len({s.alert_id for s in stamps})
-    err_console.print(escape(f"{len(stamps)} stamps of {alerts} alert{'s' if alerts != 1 else ''} "
+    n = len({s.alert_id for s in stamps})
+    err_console.print(escape(f"{len(stamps)} stamps of {n} alert{'s' if n != 1 else ''} "
                              f"written to {out}"))
 
 
@@ -117,7 +119,7 @@ def cutouts_command(outdir: Path, ids: tuple[str, ...], objects: tuple[str, ...]
 @click.argument("outdir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.argument("object_id", metavar="OBJECTID")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Figure file: .png, .pdf or .svg  [default: OBJECTID.png]")
+              help="Figure file: .png, .jpg, .pdf or .svg  [default: OBJECTID.png]")
 @click.option("--stretch", type=click.Choice(["zscale", "asinh"]), default="zscale",
               show_default=True, help="How the stamps' pixel values become grey levels.")
 @handle_errors
@@ -129,7 +131,9 @@ def lightcurve_command(outdir: Path, object_id: str, out: Path | None, stretch: 
     from .plots import figure_format, lightcurve_figure, save
     out = out or Path(f"{object_id}.png")
     figure_format(out)
-    curve, stamps = light_curve(open_alerts(outdir), object_id)
+    alerts = open_alerts(outdir)
+    _note_ignored(alerts)
+    curve, stamps = light_curve(alerts, object_id)
     save(lightcurve_figure(curve, stamps, stretch), out)
     per_band = ", ".join(f"{band} {seen}" + (f" (+{limits} upper limit{'s' if limits > 1 else ''})"
                                              if limits else "")
@@ -138,3 +142,10 @@ def lightcurve_command(outdir: Path, object_id: str, out: Path | None, stretch: 
                ("" if stamps else "; no cutouts in this folder"))
     err_console.print(escape(f"figure written to {out}"))
 
+
+def _note_ignored(alerts) -> None:
+    """Say how many files of the folder were left aside as not finkdl's."""
+    from .alerts import ignored_note
+    note = ignored_note(alerts)
+    if note:
+        err_console.print(escape(note))
