@@ -1,7 +1,6 @@
 """A real Apache Kafka broker (KRaft, one node, loopback, free ports) for tests, demo and bench.
 
-Kafka's jars come from Maven Central through ``mvn`` and are cached under
-``$FINKDL_CACHE`` (default ``~/.cache/finkdl``); the broker runs on the machine's Java.
+Kafka's jars come from Maven Central (see :mod:`.jars`); the broker runs on the machine's Java.
 
 With ``secure=True`` the broker also listens like Fink's servers do: SASL/SCRAM-SHA-512
 over plain TCP and over TLS, with one SCRAM user, so authentication and TLS are tested
@@ -11,7 +10,6 @@ work and producing test alerts.
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 import shutil
 import socket
@@ -26,50 +24,14 @@ from typing import Callable
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ..errors import BrokerError
+from .jars import KAFKA_VERSION, cache_dir, kafka_jars  # noqa: F401 (cache_dir: bench, tools)
 
-KAFKA_VERSION = "4.1.1"
-_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>finkdl</groupId><artifactId>local-kafka</artifactId><version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>{version}</version></dependency>
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>2.0.16</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>2.24.3</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>2.24.3</version></dependency>
-  </dependencies>
-</project>
-"""
 _LOG4J = """Configuration:
   Appenders:
     Console: {name: out, target: SYSTEM_OUT, PatternLayout: {pattern: "[%d] %p %m (%c)%n"}}
   Loggers:
     Root: {level: WARN, AppenderRef: [{ref: out}]}
 """
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("FINKDL_CACHE", Path.home() / ".cache" / "finkdl"))
-
-
-def kafka_jars(version: str = KAFKA_VERSION) -> Path:
-    """The folder of Kafka's jars, fetched with Maven on first use."""
-    libs = cache_dir() / f"kafka-{version}" / "libs"
-    if (libs / f"kafka_2.13-{version}.jar").exists():
-        return libs
-    work = libs.parent
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "pom.xml").write_text(_POM.format(version=version))
-    tmp = work / "libs.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    done = subprocess.run(["mvn", "-q", "-B", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
-                           f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise BrokerError(f"could not fetch Kafka {version} from Maven Central",
-                          hint=(done.stdout + done.stderr)[-500:])
-    tmp.rename(libs)
-    return libs
 
 
 def free_port() -> int:
