@@ -1,25 +1,34 @@
-"""The embedded default: a local broker holding a topic of generated Fink-like alerts."""
+"""The embedded default: a local broker holding a topic of real ZTF alerts, copied.
+
+The alerts are :mod:`.replicas` of the real alerts shipped with finkdl: full packets with
+histories (detections and upper limits), the latest alert of each object with its stamps.
+"""
 from __future__ import annotations
 
 import contextlib
 from typing import Iterator
 
-from . import generator
+from . import generator, replicas
 from .broker import LocalBroker
 
 DEMO_TOPIC = "ftransfer_ztf_2026-11-28_demo"
 
 
 @contextlib.contextmanager
-def demo_topic(alerts: int, partitions: int = 4, cutouts: bool = False) -> Iterator[tuple[LocalBroker, str]]:
+def demo_topic(alerts: int, partitions: int = 4) -> Iterator[tuple[LocalBroker, str]]:
     """Start a broker, fill a topic (and its schema topic), yield both, stop the broker."""
     broker = LocalBroker()
     try:
         broker.start()
         broker.create_topic(DEMO_TOPIC, partitions)
-        schema = generator.ztf_schema(slim=not cutouts, cutouts=cutouts)
-        generator.produce_values(broker.servers, DEMO_TOPIC, schema,
-                                 generator.values(alerts, slim=not cutouts, cutouts=cutouts), partitions)
+        generator.produce_values(broker.servers, DEMO_TOPIC, replicas.schema(), replicas.values(alerts),
+                                 partitions)
         yield broker, DEMO_TOPIC
     finally:
         broker.remove()
+
+
+def example_object() -> str:
+    """An object every demo topic holds, with stamps and a light curve of many points and
+    upper limits: the one to try ``finkdl lightcurve`` and ``finkdl cutouts`` on."""
+    return replicas.example_object()

@@ -1,4 +1,5 @@
-"""Fink-like alerts for tests, the demo and the benchmark, produced to a real topic.
+"""Fink-like alerts for tests and the benchmark, produced to a real topic (and the producer the
+demo uses for its copies of real alerts, :mod:`.replicas`).
 
 The ZTF-like schema mirrors what Fink's Data Transfer sends (Spark-style ``["T", "null"]``
 unions, a ``candidate`` record, ``prv_candidates`` as an array of records, cutout records
