@@ -139,3 +139,17 @@ class RangedFile(io.RawIOBase):
         data, _ = self._get(f"bytes={start}-{end - 1}")
         self._recent = (start, data)
         return data[:n]
+
+
+def arrow_filesystem(endpoint: str | None) -> Any:
+    """pyarrow's S3 file system with the credentials boto3 finds (the same chain), for the
+    readers of an s3:// output: paths in it are ``bucket/key``."""
+    import boto3
+    from pyarrow import fs
+    session = boto3.session.Session()
+    found = session.get_credentials()
+    creds = found.get_frozen_credentials() if found else None
+    return fs.S3FileSystem(access_key=creds.access_key if creds else None,
+                           secret_key=creds.secret_key if creds else None,
+                           session_token=creds.token if creds else None,
+                           region=session.region_name or DEFAULT_REGION, endpoint_override=endpoint)

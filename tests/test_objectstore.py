@@ -155,6 +155,8 @@ def test_pyarrow_and_pandas_read_the_published_parquet_back_from_s3(store, s3env
     import pandas as pd
     import pyarrow.dataset as ds
     from pyarrow import fs
+
+    from finkdl.s3client import arrow_filesystem
     flush, written = _write_flush(store)
     s3 = fs.S3FileSystem(access_key=s3env.access_key, secret_key=s3env.secret_key,
                          endpoint_override=s3env.endpoint, region="us-east-1")
@@ -164,6 +166,9 @@ def test_pyarrow_and_pandas_read_the_published_parquet_back_from_s3(store, s3env
     frame = pd.read_parquet(f"{BUCKET}/{store.prefix}", filesystem=s3)
     assert len(frame) == 300 and frame["candid"].dtype == "Int64"
     assert sorted(frame["candid"]) == sorted(table.column("candid").to_pylist())
+    same = arrow_filesystem(store.endpoint)  # found from the environment, as boto3 finds them
+    assert ds.dataset(store.url_of(store.root).removeprefix("s3://"), filesystem=same,
+                      format="parquet", partitioning="hive").count_rows() == 300
 
 
 def test_the_server_honours_conditional_writes_and_a_json_update_retries_on_a_conflict(store):
