@@ -17,12 +17,12 @@ DEMO_TOPIC = "ftransfer_ztf_2026-11-28_demo"
 @contextlib.contextmanager
 def demo_topic(alerts: int, partitions: int = 4) -> Iterator[tuple[LocalBroker, str]]:
     """Start a broker, fill a topic (and its schema topic), yield both, stop the broker."""
+    values = replicas.values(alerts)  # a count it cannot make is refused before the broker starts
     broker = LocalBroker()
     try:
         broker.start()
         broker.create_topic(DEMO_TOPIC, partitions)
-        generator.produce_values(broker.servers, DEMO_TOPIC, replicas.schema(), replicas.values(alerts),
-                                 partitions)
+        generator.produce_values(broker.servers, DEMO_TOPIC, replicas.schema(), values, partitions)
         yield broker, DEMO_TOPIC
     finally:
         broker.remove()
