@@ -13,16 +13,17 @@ from .download import run_download
 @click.command("demo")
 @click.option("--alerts", type=click.IntRange(1), default=50_000, show_default=True)
 @click.option("--outdir", type=click.Path(path_type=Path), default=Path("finkdl-demo"), show_default=True)
-@click.option("--partition-by", default="finkclass", show_default=True)
+@click.option("--partition-by", default="tnsclass", show_default=True,
+              help="The demo's real alerts are all finkclass 'SN candidate'; their TNS classes vary.")
 @click.option("--progress", type=click.Choice(["auto", "dashboard", "plain", "json", "quiet"]),
               default="auto", show_default=True)
 @handle_errors
 def demo_command(alerts: int, outdir: Path, partition_by: str, progress: str) -> None:
-    """Start a local Kafka broker, fill a topic with Fink-like alerts, download it, stop.
+    """Start a local Kafka broker, fill a topic with copies of real ZTF alerts, download it, stop.
 
     Each demo's topic is new: an earlier demo's files in OUTDIR are set aside (--start-over),
     and the summary says so."""
-    from ..local.demo import demo_topic  # the broker and generator: loaded here, not on every start
+    from ..local.demo import demo_topic, example_object  # loaded here, not on every start
 
     err_console.print(f"starting a local Kafka broker and producing {alerts:,} alerts…")
     with demo_topic(alerts) as (broker, topic):
@@ -33,5 +34,7 @@ def demo_command(alerts: int, outdir: Path, partition_by: str, progress: str) ->
             run_download(cfg, progress, 2.0)
         finally:
             err_console.print("stopping the local broker")
-    click.echo(f"verify it: finkdl verify {outdir}\nlook at it: finkdl show {outdir} --plot summary.png")
+    name = example_object()
+    click.echo(f"verify it: finkdl verify {outdir}\nlook at it: finkdl show {outdir} --plot summary.png\n"
+               f"try an object: finkdl lightcurve {outdir} {name}   its stamps: finkdl cutouts {outdir} --object {name}")
 

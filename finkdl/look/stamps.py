@@ -72,7 +72,7 @@ def find_stamps(alerts: Alerts, ids: list[str] = (), objects: list[str] = ()) ->
     if not kinds:
         raise NotFoundError(f"{alerts.outdir} holds no cutouts" + (
             f" ({alerts.survey.title} alerts have none)" if not alerts.survey.cutouts
-            else ": its alerts came without them (as finkdl demo's do), or were downloaded with --drop-cutouts"),
+            else ": its alerts came without them, or were downloaded with --drop-cutouts"),
                             hint="download a topic whose alerts carry cutouts, without --drop-cutouts"
                             if alerts.survey.cutouts else None)
     columns = alert_columns(alerts)
