@@ -70,7 +70,7 @@ class DownloadConfig:
     """Everything a download needs; built once by the CLI, shared read-only by every worker."""
 
     topic: str
-    outdir: Path
+    outdir: str  # a folder's absolute path, or s3://bucket/prefix (finkdl.storage.location)
     connection: Connection
     partition_by: str = "none"
     survey: str = "ztf"

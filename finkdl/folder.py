@@ -24,7 +24,10 @@ file to it:
 Every process writing into the folder (a run's workers, other runs sharing it) holds the
 folder's lock (``Storage.locked``): shared while writing or deleting data files, exclusive
 while widening. So no file is written in a schema being replaced, and no file deleted (a
-crash's leftover) comes back through a rewrite.
+crash's leftover) comes back through a rewrite. Object storage has no lock: there the schema
+file is changed only by a conditional write (``Storage.update_conditionally``), merged again
+from what another writer put there when it lost the race; a file a writer published in the
+older schema meanwhile is rewritten by the next run's check.
 """
 from __future__ import annotations
 
@@ -79,16 +82,23 @@ def read_folder_schema(storage: Storage) -> FolderSchema | None:
     finkdl kept that file), else None (a new folder)."""
     outdir = storage.root
     path = outdir / META_DIR / SCHEMA_FILE
-    if path.exists():
-        return from_json(path.read_text(), str(path))
+    found = storage.read(path)
+    if found is not None:
+        return from_json(found[0].decode(), storage.url_of(path))
+    return schema_of_files(storage)
+
+
+def schema_of_files(storage: Storage) -> FolderSchema | None:
+    """The schema the data files of a folder hold together (None: it has none)."""
+    outdir = storage.root
     files = data_files(storage)
     if not files:
         return None
     schema = pa.schema([])
     for f in files:
         if f.range.ext == "parquet":
-            schema = merge_or_refuse(schema, pq.read_schema(f.path).remove_metadata(),
-                                     f"other files of {outdir}", str(f.path))
+            schema = merge_or_refuse(schema, file_schema(storage, f.path),
+                                     f"other files of {storage.url}", storage.url_of(f.path))
     nested = [f.path.parent.relative_to(outdir).parts for f in files if f.path.parent != outdir]
     keys = tuple(part.split("=", 1)[0] for part in nested[0]) if nested else ()
     return FolderSchema(schema, keys)
@@ -99,10 +109,15 @@ def data_files(storage: Storage) -> list[DataFile]:
     return [f for f in storage.files() if QUARANTINE_DIR not in f.path.relative_to(storage.root).parts]
 
 
+def file_schema(storage: Storage, path: Path) -> pa.Schema:
+    with storage.open(path) as f:
+        return pq.read_schema(f).remove_metadata()
+
+
 def stale_files(storage: Storage, schema: pa.Schema) -> list[Path]:
     """Parquet data files not in ``schema``."""
     return [f.path for f in data_files(storage)
-            if f.range.ext == "parquet" and not pq.read_schema(f.path).equals(schema)]
+            if f.range.ext == "parquet" and not file_schema(storage, f.path).equals(schema)]
 
 
 def _partitioned_by(keys: tuple[str, ...]) -> str:
@@ -114,9 +129,8 @@ class Folder:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.outdir = storage.root
-        self.path = self.outdir / META_DIR / SCHEMA_FILE
-        self._seen: tuple[int, int, int] | None = None
+        self.path = storage.root / META_DIR / SCHEMA_FILE
+        self._seen: str | None = None
         self._schema: pa.Schema | None = None
 
     def fit(self, written: pa.Schema, keys: tuple[str, ...], what: str,
@@ -127,19 +141,27 @@ class Folder:
         brought to it; ``check_files`` brings to it any file still in an older schema (a crash
         mid-way), once, before a run.
         """
-        with self.storage.locked(exclusive=True):
-            stored = read_folder_schema(self.storage)
+        url = self.storage.url
+        changes: list[bool] = []
+
+        def merge(old: bytes | None) -> bytes | None:
+            """The folder's schema file with ``written`` merged in; None when it holds it."""
+            stored = (from_json(old.decode(), self.storage.url_of(self.path)) if old is not None
+                      else schema_of_files(self.storage))
             if stored is not None and stored.keys != tuple(keys):
-                raise ConfigError(f"{self.outdir} is partitioned by {_partitioned_by(stored.keys)}, "
+                raise ConfigError(f"{url} is partitioned by {_partitioned_by(stored.keys)}, "
                                   f"this download by {_partitioned_by(keys)}: its folders would "
                                   "not read as one table",
                                   hint="use the same --partition-by as before, or another --outdir")
             merged = written if stored is None else merge_or_refuse(
-                stored.schema, written, f"the folder {self.outdir}", what)
-            changed = stored is None or not merged.equals(stored.schema) or not self.path.exists()
-            if changed:
-                text = to_json(FolderSchema(merged, tuple(keys))).encode()
-                self.storage.write_durably(self.path, lambda sink: sink.write(text))
+                stored.schema, written, f"the folder {url}", what)
+            changes.append(old is None or not merged.equals(stored.schema))
+            return to_json(FolderSchema(merged, tuple(keys))).encode() if changes[-1] else None
+
+        with self.storage.locked(exclusive=True):
+            merged = from_json(self.storage.update_conditionally(self.path, merge).decode(),
+                               self.storage.url_of(self.path)).schema
+            changed = changes[-1]
             if changed or check_files:
                 for path in stale_files(self.storage, merged):
                     rewrite(self.storage, path, merged)
@@ -153,13 +175,12 @@ class Folder:
 
     def current(self) -> pa.Schema:
         """The folder's schema, read again only when its file changed."""
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            raise OutputError(f"{self.path} disappeared during the download",
-                              hint="rerun: it is rebuilt from the data files") from None
-        seen = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if seen != self._seen or self._schema is None:
-            self._schema = from_json(self.path.read_text(), str(self.path)).schema
-            self._seen = seen
+        found = self.storage.read(self.path)
+        if found is None:
+            raise OutputError(f"{self.storage.url_of(self.path)} disappeared during the download",
+                              hint="rerun: it is rebuilt from the data files")
+        text, version = found
+        if version != self._seen or self._schema is None:
+            self._schema = from_json(text.decode(), self.storage.url_of(self.path)).schema
+            self._seen = version
         return self._schema

@@ -126,6 +126,17 @@ def topic_id(conn: Connection, topic: str, timeout: float) -> str | None:
     return value if value and value.strip("A=") else None  # Kafka's "no id": all zeros
 
 
+def group_members(conn: Connection, timeout: float) -> int | None:
+    """How many consumers the group has now (other finkdl processes of a download, before this
+    one's workers join); None where the servers do not tell."""
+    admin = AdminClient(conn.kafka_config())
+    try:
+        found = admin.describe_consumer_groups([conn.group_id], request_timeout=max(1.0, timeout))
+        return len(found[conn.group_id].result(timeout=max(1.0, timeout) + 1).members)
+    except Exception:  # old servers, missing Describe rights on the group
+        return None
+
+
 def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 10.0) -> tuple[int, int]:
     return _patiently(lambda t: consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=t),
                       timeout, f"cannot read the offsets of {topic}[{partition}]")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import os
 import tempfile
 import uuid
@@ -272,13 +271,21 @@ class ObjectStore:
             return conditional.update(self._client(), self.bucket, self.key(path), change,
                                       self.url_of(path))
 
-    def update_json(self, path: Path, change: Callable[[dict | None], dict | None]) -> dict | None:
-        """``update_conditionally`` of a JSON object."""
-        def as_bytes(old: bytes | None) -> bytes | None:
-            new = change(json.loads(old) if old else None)
-            return None if new is None else json.dumps(new, indent=1).encode()
-        out = self.update_conditionally(path, as_bytes)
-        return json.loads(out) if out else None
+    def several_writers_safe(self) -> bool:
+        """Several processes may write the prefix only where the folder's schema object is
+        changed safely, by conditional writes."""
+        return self.honours_conditional_writes()
+
+    def entries(self) -> list[Path]:
+        """Every object of the prefix, finkdl's or not, less finkdl's own folder."""
+        return [self.path(key) for key in self._objects()]
+
+    def arrow_dataset_source(self, paths: list[Path]) -> tuple[object, list[str], str]:
+        """What ``pyarrow.dataset.dataset`` takes to read these objects: pyarrow's S3 file
+        system (same credentials), their ``bucket/key`` names, and the prefix's."""
+        from .s3client import arrow_filesystem
+        return (arrow_filesystem(self.endpoint), [f"{self.bucket}/{self.key(p)}" for p in paths],
+                f"{self.bucket}/{self.prefix}".rstrip("/"))
 
     def honours_conditional_writes(self) -> bool:
         """Whether the server refuses a second create-only PUT and a PUT on a stale ETag with 412

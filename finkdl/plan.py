@@ -14,15 +14,17 @@ from confluent_kafka import TopicPartition
 
 from .arrow_schema import arrow_schema
 from .config import Connection, DownloadConfig
-from .errors import BrokerError, ConfigError, SchemaError, TopicError
+from .errors import BrokerError, ConfigError, OutputError, SchemaError, TopicError
 from .folder import Folder
-from .kafka import TopicInfo, committed, describe_topic, open_consumer, read_all, topic_id, watermarks
+from .kafka import (TopicInfo, committed, describe_topic, group_members, open_consumer, read_all,
+                    topic_id, watermarks)
 from .layout import layout_for
 from .naming import META_DIR
 from .resume import SET_ASIDE, Stale, aside_path, resume, stale, stale_error
 from .schema import Schema, load_schema_file, looks_like_schema, parse_schema, schema_topic
 from .stats import lag
-from .storage import DataFile, LocalDisk, Storage
+from .output import open_storage
+from .storage import DataFile, Storage
 
 KEY_SOURCE = "message keys"
 
@@ -175,8 +177,14 @@ def make_plan(cfg: DownloadConfig) -> RunPlan:
     tid = topic_id(cfg.connection, cfg.topic, cfg.timeout)
     schema, source = find_schema(cfg.connection, cfg.topic, cfg.timeout, cfg.schema_file)
     layout = layout_for(schema, cfg)
-    storage = LocalDisk(cfg.outdir)
+    storage = open_storage(cfg.outdir)
     storage.check_writable()
+    if not storage.several_writers_safe() and group_members(cfg.connection, cfg.timeout):
+        raise OutputError(f"{storage.url} does not honour conditional writes (If-None-Match, If-Match), "
+                          f"and another finkdl of the group {cfg.connection.group_id!r} is running: "
+                          "two writers could overwrite each other's folder schema there",
+                          hint="run one finkdl at a time into this prefix (its workers are safe), "
+                               "or write to a server that honours conditional writes")
     existing = [f for f in storage.files() if f.range.topic == cfg.topic]
     by_partition = {o.partition: [f for f in existing if f.range.partition == o.partition] for o in offsets}
     found = [s for o in offsets if (s := stale(
@@ -184,7 +192,7 @@ def make_plan(cfg: DownloadConfig) -> RunPlan:
         file_topic_ids(storage, by_partition[o.partition]), cfg.from_beginning))]
     aside = None
     if found and not cfg.start_over:
-        raise stale_error(cfg.topic, cfg.outdir, found)
+        raise stale_error(cfg.topic, storage.url, found)
     if found:
         aside = set_aside(storage, [f for s in found for f in by_partition[s.partition]])
         for s in found:

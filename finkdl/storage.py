@@ -39,9 +39,15 @@ class DataFile:
 
 
 class Storage(Protocol):
-    """The operations a download makes on its output."""
+    """The operations a download makes on its output, and its readers on it.
+
+    Paths are local ``Path`` objects under ``root`` whatever the medium (an object store maps
+    them to keys): the writer names files from their folders, and ``url_of`` says how people
+    and other tools name them.
+    """
 
     root: Path
+    url: str  # the output as the user names it: a folder, or s3://bucket/prefix
 
     def check_writable(self) -> None: ...
     def free_space(self) -> int | None: ...
@@ -55,6 +61,14 @@ class Storage(Protocol):
     def move(self, moves: list[tuple[Path, Path]]) -> None: ...
     def metadata(self, path: Path) -> dict[str, str]: ...
     def locked(self, exclusive: bool) -> contextmanager: ...
+    def url_of(self, path: Path) -> str: ...
+    def open(self, path: Path) -> BinaryIO: ...
+    def entries(self) -> list[Path]: ...
+    def read(self, path: Path) -> tuple[bytes, str] | None: ...
+    def update_conditionally(self, path: Path, change: Callable[[bytes | None], bytes | None]
+                             ) -> bytes | None: ...
+    def several_writers_safe(self) -> bool: ...
+    def arrow_dataset_source(self, paths: list[Path]) -> tuple[object, list[str], str]: ...
 
 
 class LocalDisk:
@@ -62,6 +76,49 @@ class LocalDisk:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.url = str(root)
+
+    def url_of(self, path: Path) -> str:
+        return str(path)
+
+    def open(self, path: Path) -> BinaryIO:
+        return open(path, "rb")
+
+    def entries(self) -> list[Path]:
+        """Every file of the folder, finkdl's or not, less finkdl's own folder."""
+        return [Path(root) / name for root, _dirs, names in self._walk() for name in names]
+
+    def read(self, path: Path) -> tuple[bytes, str] | None:
+        """A small file's bytes and a version that changes whenever it is replaced."""
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                return f.read(), f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
+        except FileNotFoundError:
+            return None
+
+    def update_conditionally(self, path: Path, change: Callable[[bytes | None], bytes | None]
+                             ) -> bytes | None:
+        """A small file replaced by ``change(its bytes)`` (None: left as it is); gives what it
+        then holds. On a disk the folder's lock keeps writers apart: the caller holds it
+        (``locked(exclusive=True)``)."""
+        found = self.read(path)
+        old = found[0] if found else None
+        new = change(old)
+        if new is None:
+            return old
+        self.write_durably(path, lambda f: f.write(new))
+        return new
+
+    def several_writers_safe(self) -> bool:
+        """flock keeps them apart (where the file system has no locks, see ``locked``)."""
+        return True
+
+    def arrow_dataset_source(self, paths: list[Path]) -> tuple[object, list[str], str]:
+        """What ``pyarrow.dataset.dataset`` takes to read these files: file system, their
+        names in it, and the folder's (the base of its Hive partitions)."""
+        import pyarrow.fs
+        return pyarrow.fs.LocalFileSystem(), [str(p) for p in paths], str(self.root)
 
     def check_writable(self) -> None:
         """Create the folder and prove it writable, before any alert is fetched."""

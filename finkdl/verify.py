@@ -16,7 +16,8 @@ import fastavro
 import pyarrow.parquet as pq
 
 from .naming import QUARANTINE_DIR, by_range
-from .storage import DataFile, LocalDisk, Storage
+from .output import open_storage
+from .storage import DataFile, Storage
 from .surveys import id_columns
 
 NULL_ID = "their id is null"
@@ -77,8 +78,8 @@ class VerifyReport:
                                            for p in self._all())
 
 
-def verify(outdir: Path) -> VerifyReport:
-    storage = LocalDisk(outdir)
+def verify(outdir: str | Path) -> VerifyReport:
+    storage = open_storage(outdir)
     files = storage.files()
     by_partition: dict[tuple[str, int], list[DataFile]] = defaultdict(list)
     for f in files:
@@ -86,25 +87,35 @@ def verify(outdir: Path) -> VerifyReport:
     reports: dict[str, dict[int, PartitionReport]] = defaultdict(dict)
     for (topic, p), fs in sorted(by_partition.items()):
         reports[topic][p] = _check_partition(p, fs, storage)
-    ids = check_ids(f for f in files if QUARANTINE_DIR not in f.path.parts)
+    ids = check_ids(storage, (f for f in files if QUARANTINE_DIR not in f.path.parts))
     return VerifyReport(dict(reports), ids)
 
 
-def file_info(f: DataFile) -> tuple[int, int]:
-    """Rows of a file, and messages of its range (from the file's own metadata)."""
-    if f.range.ext == "avro":
-        with open(f.path, "rb") as fo:
+@dataclass(frozen=True)
+class FileInfo:
+    rows: int
+    messages: int  # of the file's range, from its own metadata
+    topic_id: str | None
+
+
+def file_info(storage: Storage, f: DataFile) -> FileInfo:
+    """Rows of a file, and what its own metadata says of its range."""
+    with storage.open(f.path) as fo:
+        if f.range.ext == "avro":
             reader = fastavro.block_reader(fo)
-            messages = int(reader.metadata.get("finkdl.messages", "0"))
-            return sum(block.num_records for block in reader), messages
-    meta = pq.read_metadata(f.path)
-    kv = meta.metadata or {}
-    return meta.num_rows, int(kv.get(b"finkdl.messages", b"0"))
+            kv = {k: v for k, v in reader.metadata.items() if k.startswith("finkdl.")}
+            rows = sum(block.num_records for block in reader)
+        else:
+            meta = pq.read_metadata(fo)
+            kv = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
+            rows = meta.num_rows
+    return FileInfo(rows, int(kv.get("finkdl.messages", "0")), kv.get("finkdl.topic_id"))
 
 
 def _check_partition(p: int, files: list[DataFile], storage: Storage) -> PartitionReport:
     report = PartitionReport(p)
-    topic_ids = {tid for f in files if (tid := storage.metadata(f.path).get("finkdl.topic_id"))}
+    infos = {f.path: file_info(storage, f) for f in files}
+    topic_ids = {info.topic_id for info in infos.values() if info.topic_id}
     if len(topic_ids) > 1:
         report.problems.append(f"TOPICS: files of {len(topic_ids)} different topics of this name "
                                f"(topic ids {', '.join(sorted(topic_ids))}): offsets of one are not "
@@ -116,12 +127,12 @@ def _check_partition(p: int, files: list[DataFile], storage: Storage) -> Partiti
             continue
         rows = messages = 0
         for f in group:
-            r, messages = file_info(f)
-            rows += r
+            info = infos[f.path]
+            rows, messages = rows + info.rows, info.messages
             if QUARANTINE_DIR in f.path.parts:
-                report.quarantined += r
+                report.quarantined += info.rows
             else:
-                report.rows += r
+                report.rows += info.rows
         if len(group) != n or rows != messages:
             report.incomplete.append(f"{first}-{last}: {len(group)} of {n} files, "
                                      f"{rows} of {messages} messages")
@@ -135,14 +146,14 @@ def _check_partition(p: int, files: list[DataFile], storage: Storage) -> Partiti
     return report
 
 
-def check_ids(files) -> IdCheck:
+def check_ids(storage: Storage, files) -> IdCheck:
     """Every row's id, across all data files: each row by the first id column it has a value in."""
     seen: Counter = Counter()
     check = IdCheck()
     for f in files:
-        columns = _id_columns(f)
+        columns = _id_columns(storage, f)
         if not columns:
-            check.unchecked[NO_ID_COLUMN] += file_info(f)[0]
+            check.unchecked[NO_ID_COLUMN] += file_info(storage, f).rows
             continue
         for row in zip(*columns.values()):
             found = next(((name, v) for name, v in zip(columns, row) if v is not None), None)
@@ -157,16 +168,16 @@ def check_ids(files) -> IdCheck:
     return check
 
 
-def _id_columns(f: DataFile) -> dict[str, list]:
+def _id_columns(storage: Storage, f: DataFile) -> dict[str, list]:
     """The values of each id column a file has, in the order of finkdl.surveys."""
-    if f.range.ext == "avro":
-        with open(f.path, "rb") as fo:
+    with storage.open(f.path) as fo:
+        if f.range.ext == "avro":
             records = list(fastavro.reader(fo))
-        names = [n for n in id_columns() if records and n in records[0]]
-        return {n: [r[n] for r in records] for n in names}
-    present = set(pq.read_schema(f.path).names)
-    names = [n for n in id_columns() if n in present]
-    if not names:
-        return {}
-    table = pq.read_table(f.path, columns=names)
+            names = [n for n in id_columns() if records and n in records[0]]
+            return {n: [r[n] for r in records] for n in names}
+        parquet = pq.ParquetFile(fo)
+        names = [n for n in id_columns() if n in parquet.schema_arrow.names]
+        if not names:
+            return {}
+        table = parquet.read(columns=names)
     return {n: table.column(n).to_pylist() for n in names}

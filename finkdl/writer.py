@@ -295,7 +295,7 @@ def write_parquet(sink: io.RawIOBase, chunks: Sequence[pa.Table], meta: dict[str
 
 def rewrite(storage: Storage, path: Path, schema: pa.Schema) -> None:
     """A Parquet file in ``schema``, under its same name, with its ``finkdl.*`` metadata."""
-    with pq.ParquetFile(path) as source:
+    with storage.open(path) as f, pq.ParquetFile(f) as source:
         meta = {k.decode(): v.decode() for k, v in (source.metadata.metadata or {}).items()
                 if k.startswith(b"finkdl.")}
         tables = [conform(source.read_row_group(i), schema) for i in range(source.num_row_groups)]

@@ -88,3 +88,31 @@ def write_flush(outdir: Path, flush, part, fmt: str, schema_text: str, schema=No
     """A flush's files written as a worker writes them, without a broker (no commit)."""
     return Spool(LocalDisk(outdir), flush.topic, flush.partition, flush.first, part, fmt,
                  schema_text).finish(flush, schema)
+
+
+BUCKET = "finkdl-test"  # made by the session's S3 server
+
+
+@pytest.fixture(scope="session")
+def s3server(tmp_path_factory):
+    pytest.importorskip("boto3", reason="boto3 is not installed: pip install 'finkdl[s3]'")
+    from finkdl.errors import OutputError
+    from finkdl.local.s3server import LocalS3Server, weed_binary
+    try:
+        weed_binary()
+    except OutputError as exc:
+        pytest.skip(f"no SeaweedFS server to test against: {exc.message} ({exc.hint})")
+    server = LocalS3Server(tmp_path_factory.mktemp("s3"), buckets=(BUCKET,)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3env(s3server, monkeypatch):
+    """The standard AWS variables pointing at the session's server, for this test only."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    for name, value in s3server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3server

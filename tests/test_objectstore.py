@@ -13,32 +13,8 @@ from finkdl.errors import OutputError
 from finkdl.naming import file_name
 
 pytestmark = pytest.mark.broker  # needs a server started for the session, as the Kafka tests do
-BUCKET = "finkdl-test"
+from conftest import BUCKET
 MB = 1 << 20
-
-
-@pytest.fixture(scope="session")
-def s3server(tmp_path_factory):
-    pytest.importorskip("boto3", reason="boto3 is not installed: pip install 'finkdl[s3]'")
-    from finkdl.local.s3server import LocalS3Server, weed_binary
-    try:
-        weed_binary()
-    except OutputError as exc:
-        pytest.skip(f"no SeaweedFS server to test against: {exc.message} ({exc.hint})")
-    server = LocalS3Server(tmp_path_factory.mktemp("s3"), buckets=(BUCKET,)).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def s3env(s3server, monkeypatch):
-    """The standard AWS variables pointing at the session's server, for this test only."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    for name, value in s3server.env().items():
-        monkeypatch.setenv(name, value)
-    return s3server
 
 
 def _store(tmp_path, bucket=BUCKET, **kw):
@@ -171,19 +147,19 @@ def test_pyarrow_and_pandas_read_the_published_parquet_back_from_s3(store, s3env
                       format="parquet", partitioning="hive").count_rows() == 300
 
 
-def test_the_server_honours_conditional_writes_and_a_json_update_retries_on_a_conflict(store):
-    assert store.honours_conditional_writes()
+def test_the_server_honours_conditional_writes_and_an_update_retries_on_a_conflict(store):
+    assert store.honours_conditional_writes() and store.several_writers_safe()
     path = store.root / "_finkdl" / "folder-schema.json"
-    assert store.update_json(path, lambda old: {"writers": ["a"]}) == {"writers": ["a"]}
+    assert store.update_conditionally(path, lambda old: b"a") == b"a"
     calls = []
 
     def add_b(old):  # another writer changes the object between our read and our write, once
         calls.append(old)
         if len(calls) == 1:
-            store.update_json(path, lambda o: {"writers": o["writers"] + ["c"]})
-        return {"writers": old["writers"] + ["b"]}
-    assert store.update_json(path, add_b) == {"writers": ["a", "c", "b"]}
-    assert calls == [{"writers": ["a"]}, {"writers": ["a", "c"]}]  # the first write got 412
+            store.update_conditionally(path, lambda o: o + b"c")
+        return old + b"b"
+    assert store.update_conditionally(path, add_b) == b"acb"
+    assert calls == [b"a", b"ac"]  # the first write got 412
     assert store.files() == []  # finkdl's own folder holds no data file
 
 

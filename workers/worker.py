@@ -29,7 +29,7 @@ from finkdl.layout import Layout, layout_for
 from finkdl.resume import resume, stale, stale_error
 from finkdl.schema import looks_like_schema, parse_schema
 from finkdl.stats import PartitionStats, Tally, WorkerFailure, WorkerSnapshot
-from finkdl.storage import LocalDisk
+from finkdl.output import open_storage
 
 from .partition import Assigned, Shared
 
@@ -130,7 +130,7 @@ class Worker:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.plan, self.cfg, self.index, self.send = plan, plan.config, index, send
         self.stopping, self.started, self.clock = stopping, started, clock
-        self.folder = Folder(LocalDisk(self.cfg.outdir))
+        self.folder = Folder(open_storage(self.cfg.outdir))
         self.layouts = Layouts(self.cfg, plan.schema_text, plan.key_schemas, self.folder)
         self.partitions: dict[int, Assigned] = {}
         self.tally = Tally()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from ..errors import ExitCode, FinkdlError
+from ..output import location
 from ..surveys import SURVEYS
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -55,6 +57,22 @@ def connection_options(func):
     return func
 
 
+class Output(click.ParamType):
+    """An output: a folder, or an S3 prefix ``s3://bucket/prefix``; ``must_exist`` for commands
+    that read one (an S3 prefix is checked by reading it)."""
+
+    name = "OUTDIR"
+
+    def __init__(self, must_exist: bool = False) -> None:
+        self.must_exist = must_exist
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if text.startswith("s3://"):
+            return text
+        if self.must_exist and not Path(text).is_dir():
+            self.fail(f"folder {text!r} does not exist", param, ctx)
+        return location(text)
 
 def names(value: str | None) -> tuple[str, ...]:
     """``a, b,c.d`` → ('a', 'b', 'c.d')."""

@@ -18,16 +18,17 @@ from ..dashboard import progress_json, progress_line, render
 from ..download import download
 from ..errors import ExitCode
 from ..progress import RunView, Summary
-from ..storage import LocalDisk
+from ..output import open_storage
 from ..surveys import FINK_TOPIC_PREFIXES
-from .common import connection_options, err_console, handle_errors, label_help, names
+from .common import Output, connection_options, err_console, handle_errors, label_help, names
 
 KAFKA_LOG_ALL = 7  # librdkafka's syslog levels: 7 (debug) lets every line of its own through
 
 
 @click.command("download")
 @click.argument("topic")
-@click.option("--outdir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--outdir", required=True, type=Output(),
+              help="Output folder, or s3://BUCKET/PREFIX (endpoint and credentials: AWS_* variables).")
 @click.option("--partition-by", default="none", show_default=True, help=label_help())
 @connection_options
 @click.option("--workers", type=click.IntRange(1), help="Worker processes [default: one per partition].")
@@ -68,7 +69,7 @@ KAFKA_LOG_ALL = 7  # librdkafka's syslog levels: 7 (debug) lets every line of it
 @click.option("--verbose", is_flag=True, help="Also show the Kafka client's own log lines "
               "(librdkafka's, such as %6|…|BGQUEUE|…), off otherwise.")
 @handle_errors
-def download_command(topic: str, outdir: Path, partition_by: str, servers: str | None,
+def download_command(topic: str, outdir: str, partition_by: str, servers: str | None,
                      group_id: str | None, survey: str, ca_file: str | None, workers: int | None,
                      from_beginning: bool, start_over: bool,
                      limit: int | None, timeout: float | None, fmt: str, dump_schemas: bool,
@@ -82,7 +83,7 @@ def download_command(topic: str, outdir: Path, partition_by: str, servers: str |
     if verbose:
         conn = replace(conn, log_level=KAFKA_LOG_ALL)
     cfg = DownloadConfig(
-        topic=topic, outdir=outdir.resolve(), connection=conn, partition_by=partition_by,
+        topic=topic, outdir=outdir, connection=conn, partition_by=partition_by,
         survey=survey, workers=workers, from_beginning=from_beginning, start_over=start_over,
         limit=limit, timeout=timeout if timeout is not None else (max_timeout or 10.0), fmt=fmt,
         dump_schemas=dump_schemas, schema_file=schema_file, columns=columns,
@@ -126,7 +127,7 @@ def warn_about(topic: str, survey: str) -> None:
 def run_with_progress(cfg: DownloadConfig, mode: str, interval: float) -> Summary:
     if mode == "dashboard":
         latest: list[RunView] = []
-        storage = LocalDisk(cfg.outdir)
+        storage = open_storage(cfg.outdir)
         with Live(console=err_console, refresh_per_second=4, transient=False,
                   get_renderable=lambda: render(latest[-1], storage.free_space())
                   if latest else "finkdl: connecting…") as _live:
@@ -153,15 +154,17 @@ def print_summary(summary: Summary, quiet: bool = False, spell: Callable[[str], 
               f"{summary.files} files, {wall:.1f} s ({summary.alerts / wall:,.0f} alerts/s)")
     plan = summary.view.plan
     if plan.started_over:
-        out.print(f"[yellow]started over:[/] partition(s) {', '.join(str(s.partition) for s in plan.started_over)} "
-                  f"of {cfg.topic} ({escape(plan.started_over[0].why)}): their earlier files are set "
-                  f"aside in {plan.set_aside}")
+        parts = ", ".join(str(s.partition) for s in plan.started_over)
+        first = plan.started_over[0]
+        out.print(f"[yellow]started over:[/] partition{'s' if len(plan.started_over) > 1 else ''} "
+                  f"{parts} of {cfg.topic} (partition {first.partition}: {escape(first.why)}); "
+                  f"the files they had here are set aside in {plan.set_aside}")
     if not quiet and cfg.partition_by != "none" and summary.labels:
         for label, n in sorted(summary.labels.items(), key=lambda kv: -kv[1])[:20]:
             out.print(f"  {n:>10,}  {label}")
     if summary.quarantined:
         out.print(f"[yellow]{summary.quarantined} message(s) could not be decoded[/]; kept raw with "
-                  f"their offsets in {cfg.outdir / '_quarantine'}")
+                  f"their offsets in {cfg.outdir}/_quarantine")
     if summary.alerts == 0 and summary.error is None and summary.view.plan.to_fetch == 0:
         out.print(spell(nothing_to_fetch(cfg)))
     out.print(f"files in {cfg.outdir}")
@@ -171,7 +174,7 @@ def print_summary(summary: Summary, quiet: bool = False, spell: Callable[[str], 
         out.print("run the same command again to resume; nothing is downloaded twice")
 
 
-def read_line(outdir: Path) -> str:
+def read_line(outdir: str) -> str:
     """The line of Python that reads a folder back with every value exact (64-bit ids
     included, nested ones too, with their nulls)."""
     return f"pandas.read_parquet({str(outdir)!r}, dtype_backend='pyarrow')"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import click
 
 from ..config import FORMATS, DownloadConfig, resolve_connection
 from ..errors import FinkdlError
 from ..surveys import SURVEYS
-from .common import CONTEXT, handle_errors, label_help
+from .common import CONTEXT, Output, handle_errors, label_help
 from .download import run_download
 
 _REGISTER = "your credentials file: finkdl register, or fink_client_register"
@@ -59,14 +58,14 @@ def fink_client_command(name: str, about: str, *, survey_required: bool, outdir_
     """A command taking fink-client's own flags (single dash), with finkdl's guarantees: users
     of either fink-client version switch with no new habit. Servers, group and timeout come
     from fink-client's credentials file, as they do for fink-client."""
-    def transfer(topic: str, outdir: Path, partitionby: str, limit: int | None, batchsize: int,
+    def transfer(topic: str, outdir: str, partitionby: str, limit: int | None, batchsize: int,
                  nconsumers: int, maxtimeout: float | None, number_partitions: int, survey: str,
                  outformat: str, restart_from_beginning: bool, start_over: bool, dump_schemas: bool,
                  verbose: bool) -> None:
         try:
             conn, file_timeout = resolve_connection(None, None, survey)
             cfg = DownloadConfig(
-                topic=topic, outdir=outdir.resolve(), connection=conn,
+                topic=topic, outdir=outdir, connection=conn,
                 partition_by="none" if partitionby in ("None", "") else partitionby,
                 survey=survey, workers=nconsumers if nconsumers > 0 else None,
                 from_beginning=restart_from_beginning, start_over=start_over, limit=limit,
@@ -82,8 +81,8 @@ def fink_client_command(name: str, about: str, *, survey_required: bool, outdir_
         click.option("-survey", type=click.Choice(list(SURVEYS)), help="Survey name.",
                      **({"required": True} if survey_required else {"default": "ztf", "show_default": True})),
         click.option("-topic", required=True, help="Topic name for the stream that contains the data."),
-        click.option("-outdir", type=click.Path(path_type=Path),
-                     help="Folder to store incoming alerts (created if needed).",
+        click.option("-outdir", type=Output(),
+                     help="Folder to store incoming alerts (created if needed), or s3://BUCKET/PREFIX.",
                      **({"required": True} if outdir_default is None
                         else {"default": outdir_default, "show_default": True})),
         click.option("-outformat", type=click.Choice(FORMATS), default="parquet", show_default=True),

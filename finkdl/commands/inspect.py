@@ -17,15 +17,15 @@ from ..errors import ConfigError, ExitCode
 from ..folder import read_folder_schema
 from ..merge import ADDED, CONFLICT, REMOVED, RULES, merge_schemas
 from ..plan import find_schema, topic_offsets
-from ..storage import LocalDisk
+from ..output import location, open_storage
 from ..verify import IdCheck, verify
-from .common import connection_options, err_console, handle_errors
+from .common import Output, connection_options, err_console, handle_errors
 
 
 @click.command("verify")
-@click.argument("outdir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("outdir", type=Output(must_exist=True))
 @handle_errors
-def verify_command(outdir: Path) -> None:
+def verify_command(outdir: str) -> None:
     """Check OUTDIR: offset ranges per partition, gaps, overlaps, rows and duplicate ids."""
     report = verify(outdir)
     several = len(report.topics) > 1
@@ -109,8 +109,8 @@ def schema_command(topic: str, servers: str | None, group_id: str | None, survey
         click.echo(text)
     if other is None:
         return
-    if Path(other).exists():
-        stored = read_folder_schema(LocalDisk(Path(other)))
+    if other.startswith("s3://") or Path(other).exists():
+        stored = read_folder_schema(open_storage(location(other)))
         if stored is None:
             raise ConfigError(f"{other} holds no download of finkdl",
                               hint="name another topic, or an output folder of `finkdl download`")

@@ -11,7 +11,6 @@ the commands can say so instead of failing on a file that is not Parquet.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -25,7 +24,8 @@ from ..errors import ConfigError, NotFoundError
 from ..folder import data_files, read_folder_schema
 from ..naming import parse_file_name
 from ..partitioning import column
-from ..storage import DataFile, LocalDisk
+from ..output import open_storage
+from ..storage import DataFile, Storage
 from ..surveys import SURVEYS, Survey
 
 BATCH_ROWS = 131_072
@@ -35,7 +35,8 @@ BATCH_ROWS = 131_072
 class Alerts:
     """A downloaded folder, ready to be read column by column."""
 
-    outdir: Path
+    outdir: str  # as the user names it: a folder, or s3://bucket/prefix
+    storage: Storage
     dataset: ds.FileSystemDataset
     survey: Survey
     keys: tuple[str, ...]  # Hive keys of its folders
@@ -90,14 +91,10 @@ def skipped(relative: Path) -> bool:
     return any(part.startswith((".", "_")) for part in relative.parts)
 
 
-def others(outdir: Path) -> int:
+def others(storage: Storage) -> int:
     """How many files of the folder are not finkdl's (a figure, notes, a user's CSV)."""
-    count = 0
-    for root, dirs, names in os.walk(outdir):
-        dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
-        count += sum(1 for name in names
-                     if not name.startswith((".", "_")) and parse_file_name(name) is None)
-    return count
+    return sum(1 for path in storage.entries()
+               if not skipped(path.relative_to(storage.root)) and parse_file_name(path.name) is None)
 
 
 def ignored_note(alerts: Alerts) -> str | None:
@@ -109,12 +106,13 @@ def ignored_note(alerts: Alerts) -> str | None:
             f"{'are' if n != 1 else 'is'} not finkdl's (finkdl reads its part-… files only)")
 
 
-def open_alerts(outdir: Path) -> Alerts:
+def open_alerts(where: str | Path) -> Alerts:
     """The folder as one dataset of finkdl's own data files (a figure or notes kept beside
     them are counted, not read), or a ConfigError saying why it cannot be read as alerts."""
-    storage = LocalDisk(outdir)
+    storage = open_storage(where)
+    outdir = storage.url
     files = tuple(f for f in data_files(storage)
-                  if f.path.name.startswith("part-") and not skipped(f.path.relative_to(outdir)))
+                  if f.path.name.startswith("part-") and not skipped(f.path.relative_to(storage.root)))
     if not any(f.range.ext == "parquet" for f in files):
         if files:
             raise ConfigError(f"{outdir} holds Avro files (--format avro); finkdl reads Parquet "
@@ -123,8 +121,10 @@ def open_alerts(outdir: Path) -> Alerts:
                           hint="give the --outdir of a `finkdl download`")
     stored = read_folder_schema(storage)
     hive = ds.HivePartitioning.discover(segment_encoding="uri")  # finkclass=SN%20candidate
-    parquet = sorted(str(f.path) for f in files if f.range.ext == "parquet")
-    found = ds.dataset(parquet, format="parquet", partitioning=hive, partition_base_dir=str(outdir))
+    filesystem, parquet, base = storage.arrow_dataset_source(
+        sorted(f.path for f in files if f.range.ext == "parquet"))
+    found = ds.dataset(parquet, format="parquet", partitioning=hive, partition_base_dir=base,
+                       filesystem=filesystem)
     present = [k for k in stored.keys if k in found.schema.names]  # none: every label null
     dataset = found.replace_schema(pa.schema(list(stored.schema) +
                                              [found.schema.field(k) for k in present]))
@@ -134,7 +134,7 @@ def open_alerts(outdir: Path) -> Alerts:
                           + ", ".join(f"{s.id_column} with {s.time_column}" for s in SURVEYS.values())
                           + " is among its columns",
                           hint=f"its columns: {', '.join(stored.schema.names[:12])}…")
-    return Alerts(outdir, dataset, survey, tuple(stored.keys), files, others(outdir))
+    return Alerts(outdir, storage, dataset, survey, tuple(stored.keys), files, others(storage))
 
 
 def typed(alerts: Alerts, path: str, values: Sequence[str]) -> pa.Array:
@@ -169,7 +169,7 @@ def scan(alerts: Alerts, columns: dict[str, str], paths: set[str] | None = None
         if paths is not None and fragment.path not in paths:
             continue
         labels = ds.get_partition_keys(fragment.partition_expression)
-        source = pq.ParquetFile(fragment.path)
+        source = pq.ParquetFile(fragment.path, filesystem=fragment.filesystem)
         stored = [p for p in columns.values() if field_type(source.schema_arrow, p) is not None]
         for batch in source.iter_batches(columns=list(dict.fromkeys(stored)), batch_size=BATCH_ROWS):
             table = pa.Table.from_batches([batch])

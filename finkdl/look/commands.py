@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..commands.common import err_console, handle_errors, values
+from ..commands.common import Output, err_console, handle_errors, values
 from ..errors import ConfigError
 
 
@@ -42,13 +42,13 @@ class ProgressAfter:
 
 
 @click.command("show")
-@click.argument("outdir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("outdir", type=Output(must_exist=True))
 @click.option("--plot", "plot_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Also draw alerts per night by class, alerts per class, a sky map and "
                    "magnitudes per band: FILE.png (or .jpg, .pdf, .svg), or FILE.html, one page with "
                    "the figure and these tables.")
 @handle_errors
-def show_command(outdir: Path, plot_file: Path | None) -> None:
+def show_command(outdir: str, plot_file: Path | None) -> None:
     """What OUTDIR holds: alerts, survey, topics, nights, schema versions, alerts per label,
     files and bytes, columns."""
     from .alerts import open_alerts
@@ -82,7 +82,7 @@ def show_command(outdir: Path, plot_file: Path | None) -> None:
 
 
 @click.command("cutouts")
-@click.argument("outdir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("outdir", type=Output(must_exist=True))
 @click.option("--id", "ids", multiple=True, callback=lambda _c, _p, v: values(v), metavar="ID",
               help="Alert id (candid for ZTF, diaSourceId for Rubin/LSST); repeat it, or "
                    "separate ids with commas.")
@@ -97,7 +97,7 @@ def show_command(outdir: Path, plot_file: Path | None) -> None:
 @click.option("--stretch", type=click.Choice(["zscale", "asinh"]), default="zscale",
               show_default=True, help="How pixel values become grey levels in PNG images.")
 @handle_errors
-def cutouts_command(outdir: Path, ids: tuple[str, ...], objects: tuple[str, ...], out: Path,
+def cutouts_command(outdir: str, ids: tuple[str, ...], objects: tuple[str, ...], out: Path,
                     fmt: str, stretch: str) -> None:
     """The science, template and difference stamps of alerts of OUTDIR, one file each,
     named <object>_<alert>_<kind>.fits (or .png)."""
@@ -116,14 +116,14 @@ def cutouts_command(outdir: Path, ids: tuple[str, ...], objects: tuple[str, ...]
 
 
 @click.command("lightcurve")
-@click.argument("outdir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("outdir", type=Output(must_exist=True))
 @click.argument("object_id", metavar="OBJECTID")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
               help="Figure file: .png, .jpg, .pdf or .svg  [default: OBJECTID.png]")
 @click.option("--stretch", type=click.Choice(["zscale", "asinh"]), default="zscale",
               show_default=True, help="How the stamps' pixel values become grey levels.")
 @handle_errors
-def lightcurve_command(outdir: Path, object_id: str, out: Path | None, stretch: str) -> None:
+def lightcurve_command(outdir: str, object_id: str, out: Path | None, stretch: str) -> None:
     """The light curve of OBJECTID from its alerts in OUTDIR and their histories, per band
     (ZTF magnitudes and upper limits, Rubin/LSST difference fluxes), its latest stamps beside."""
     from .alerts import open_alerts

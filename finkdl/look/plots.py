@@ -85,7 +85,8 @@ def summary_figure(summary: Summary) -> Figure:
     names = _legend_names(summary, column, classes)
     first_last = summary.night_range
     span = "" if first_last is None else f", {day(first_last[0])} to {day(first_last[1])}"
-    fig.suptitle(f"{summary.outdir.name}: {summary.rows:,} {summary.survey.title} alerts{span}",
+    name = summary.outdir.rstrip("/").rsplit("/", 1)[-1]  # a folder's, or an S3 prefix's
+    fig.suptitle(f"{name}: {summary.rows:,} {summary.survey.title} alerts{span}",
                  fontsize=15)
     per_night, per_class = top.subplots(1, 2, width_ratios=[1.5, 1])
     _per_night(per_night, summary, column, classes, colours, names)

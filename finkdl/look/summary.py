@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field as dataclass_field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -48,7 +47,7 @@ class Sky:
 
 @dataclass
 class Summary:
-    outdir: Path
+    outdir: str
     survey: Survey
     keys: tuple[str, ...]
     rows: int
@@ -207,8 +206,9 @@ def _from_footers(alerts: Alerts) -> Summary:
     size = 0
     parquet = [f for f in alerts.files if f.range.ext == "parquet"]
     for f in parquet:
-        topics[f.range.topic] += pq.read_metadata(f.path).num_rows
-        size += f.path.stat().st_size
+        with alerts.storage.open(f.path) as fo:
+            topics[f.range.topic] += pq.read_metadata(fo).num_rows
+            size += fo.seek(0, 2)
     schema = alerts.dataset.schema
     columns = [(f.name, short_type(f.type) + (", from folder names" if f.name in alerts.keys else ""))
                for f in schema]

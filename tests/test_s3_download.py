@@ -1,0 +1,138 @@
+"""Downloads straight into object storage: a real Kafka broker and a real S3 server (SeaweedFS),
+both started once per session; the command line run as a user runs it, with the standard AWS
+variables naming the server."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import boto3
+import pyarrow.dataset as ds
+import pytest
+
+from finkdl.errors import ExitCode
+from finkdl.objectstore import ObjectStore
+from finkdl.s3client import arrow_filesystem
+from finkdl.verify import verify
+
+from conftest import BUCKET, run_finkdl
+
+pytestmark = pytest.mark.broker
+
+
+def _url(name: str = "alerts") -> str:
+    return f"s3://{BUCKET}/run-{uuid.uuid4().hex[:8]}/{name}"
+
+
+def _keys(url: str) -> list[str]:
+    prefix = url.split("/", 3)[3] + "/"
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def _uploads(url: str) -> list[str]:
+    prefix = url.split("/", 3)[3] + "/"
+    found = boto3.client("s3").list_multipart_uploads(Bucket=BUCKET, Prefix=prefix)
+    return [u["Key"] for u in found.get("Uploads", [])]
+
+
+def test_a_download_into_a_bucket_is_exact_and_every_reader_reads_it_back(
+        topic_factory, finkdl, s3env, tmp_path):
+    topic = topic_factory(3000, partitions=3)
+    url = _url()
+    done = finkdl(topic, url, "--partition-by", "finkclass")
+    assert done.returncode == 0, done.stderr
+    assert f"files in {url}" in done.stderr
+    report = verify(url)
+    assert report.ok and report.rows == 3000 and report.ids.checked == {"candid": 3000}
+    keys = _keys(url)
+    assert not [k for k in keys if k.endswith("/")]  # no folder markers: s3fs readers trip on them
+    assert any("/finkclass=" in k for k in keys)
+
+    # The read line the summary prints, run as printed, in a fresh interpreter.
+    line = next(text for text in done.stderr.splitlines() if text.startswith("read them with: "))
+    code = f"import pandas; df = {line.removeprefix('read them with: ')}; print(len(df), df['candid'].nunique())"
+    read = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert read.stdout.split() == ["3000", "3000"], read.stderr
+
+    dataset = ds.dataset(url.removeprefix("s3://"), filesystem=arrow_filesystem(s3env.endpoint),
+                         format="parquet", partitioning="hive")
+    assert dataset.count_rows() == 3000
+    polars = pytest.importorskip("polars")
+    options = {"aws_endpoint_url": s3env.endpoint, "aws_allow_http": "true", "aws_region": "us-east-1",
+               "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
+               "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"]}
+    frame = polars.read_parquet(f"{url}/**/part-*.parquet", hive_partitioning=True, storage_options=options)
+    assert frame.height == 3000 and frame["candid"].n_unique() == 3000
+    duckdb = pytest.importorskip("duckdb")  # through pyarrow: DuckDB's own httpfs is fetched online
+    assert duckdb.sql("select count(distinct candid) from dataset").fetchall() == [(3000,)]
+
+    again = finkdl(topic, url, "--partition-by", "finkclass")
+    assert again.returncode == 0 and _keys(url) == keys  # nothing twice
+    shown = run_finkdl("show", url)
+    assert shown.returncode == 0 and "3,000" in shown.stdout, shown.stderr
+
+
+def test_kill_9_during_uploads_then_rerun_is_exact_and_leaves_no_unfinished_upload(
+        broker, topic_factory, group_id, s3env, tmp_path):
+    # Messages with cutouts and 5 MB parts: files of a flush go up as multipart uploads.
+    topic = topic_factory(1500, partitions=2, slim=False, cutouts=True)
+    url = _url()
+    env = {**os.environ, "FINKDL_S3_PART_MB": "5", "FINKDL_SPOOL": str(tmp_path / "spool"),
+           "HOME": "/nonexistent"}
+    cmd = [sys.executable, "-m", "finkdl", "download", topic, "--outdir", url, "--servers", broker.servers,
+           "--group-id", group_id, "--timeout", "2", "--progress", "plain", "--flush-mb", "12"]
+    run = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (_uploads(url) or [k for k in _keys(url) if "/part-" in k]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    report = verify(url)
+    assert report.ok and report.rows == 1500, report
+    assert _uploads(url) == []  # what the killed run left was aborted, nothing half-visible
+
+
+def test_wrong_credentials_and_a_missing_bucket_are_one_line_each_and_nothing_is_committed(
+        broker, topic_factory, finkdl, group_id, s3env):
+    topic = topic_factory(200, partitions=1)
+    wrong = finkdl(topic, _url(), env={"AWS_SECRET_ACCESS_KEY": "not-the-secret"})
+    missing = finkdl(topic, f"s3://no-such-bucket-{uuid.uuid4().hex[:6]}/x")
+    for done in (wrong, missing):
+        assert done.returncode == ExitCode.OUTPUT, done.stderr
+        assert done.stderr.count("error:") == 1 and "Traceback" not in done.stderr
+        assert "not-the-secret" not in done.stderr and os.environ["AWS_SECRET_ACCESS_KEY"] not in done.stderr
+    from confluent_kafka import Consumer, TopicPartition
+    consumer = Consumer({"bootstrap.servers": broker.servers, "group.id": group_id})
+    assert consumer.committed([TopicPartition(topic, 0)], timeout=10)[0].offset < 0  # none
+    consumer.close()
+
+
+def test_an_object_store_that_ignores_conditional_writes_refuses_a_second_writer(
+        broker, topic_factory, group_id, s3env, monkeypatch, tmp_path):
+    """Where the server ignores If-Match/If-None-Match, a second finkdl of the group into the
+    same prefix is refused: two writers could overwrite each other's folder schema."""
+    from confluent_kafka import Consumer
+    monkeypatch.setattr(ObjectStore, "honours_conditional_writes", lambda self: False)
+    topic = topic_factory(100, partitions=1)
+    member = Consumer({"bootstrap.servers": broker.servers, "group.id": group_id})
+    member.subscribe([topic])
+    deadline = time.monotonic() + 30
+    while not member.assignment() and time.monotonic() < deadline:
+        member.poll(0.2)
+    try:
+        from finkdl.config import Connection, DownloadConfig
+        from finkdl.errors import OutputError
+        from finkdl.plan import make_plan
+        cfg = DownloadConfig(topic=topic, outdir=_url(), connection=Connection(broker.servers, group_id))
+        with pytest.raises(OutputError, match="does not honour conditional writes"):
+            make_plan(cfg)
+    finally:
+        member.close()
