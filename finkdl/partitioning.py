@@ -62,10 +62,28 @@ def partitioning_for(partition_by: str, survey_name: str, schema: Schema) -> Par
         if chosen.time_column not in available:
             raise SchemaError(*_no_time_column(chosen.name, available, schema.avro))
         return Partitioning(keys=TIME_KEYS, source=chosen.time_column, day_offset=chosen.day_offset)
+    labels = label_paths(schema.avro)
     if partition_by not in available:
         raise ConfigError(f"these alerts have no column {partition_by!r} to partition by",
-                          hint=_label_hint(available, schema.fields))
+                          hint=_label_hint(labels, schema.fields))
+    if partition_by not in labels:
+        raise ConfigError(f"column {partition_by!r} holds a record, a list, a map or bytes: its "
+                          "values cannot name folders", hint=_label_hint(labels, schema.fields))
     return Partitioning(keys=(partition_by,), source=partition_by)
+
+
+def label_paths(avro: AvroSchema, prefix: str = "") -> list[str]:
+    """Columns, dotted, whose values can name a folder: single values (text, numbers, flags,
+    enums), reached through records only."""
+    found = []
+    for field in avro.get("fields", []):
+        name, kind = prefix + field["name"], _unwrap(field["type"])
+        base = kind.get("type") if isinstance(kind, dict) else kind
+        if base == "record":
+            found.extend(label_paths(kind, name + "."))
+        elif base in _SCALARS:
+            found.append(name)
+    return found
 
 
 def _no_time_column(survey_name: str, available: list[str], schema_avro: AvroSchema) -> tuple[str, str]:
@@ -97,6 +115,9 @@ def time_like_columns(avro: AvroSchema, prefix: str = "") -> list[str]:
     return found
 
 
+_SCALARS = {"string", "int", "long", "float", "double", "boolean", "enum"}
+
+
 def _unwrap(kind: object) -> object:
     """The type of a nullable field (``["null", T]``), else the type as written."""
     if isinstance(kind, list):
@@ -121,12 +142,15 @@ def _names_a_time(name: str) -> bool:
     return any(w in _TIME_WORDS or w.startswith(_TIME_PREFIXES) for w in words)
 
 
-def _label_hint(available: list[str], top_level: list[str]) -> str:
-    """Label columns of the surveys these alerts look like, else the columns they have."""
-    labels = [c for s in surveys_with(top_level) for c in s.label_columns if c in available]
-    if labels:
-        return f"label columns these alerts carry: {', '.join(labels)} (or time, or any column: {', '.join(top_level)})"
-    return f"columns that exist: {', '.join(top_level)}"
+def _label_hint(labels: list[str], top_level: list[str]) -> str:
+    """Label columns of the surveys these alerts look like, else the columns that can be labels."""
+    usual = list(dict.fromkeys(c for s in surveys_with(top_level) for c in s.label_columns if c in labels))
+    others = [c for c in top_level if c in labels and c not in usual]
+    some = ", ".join(others[:10]) + (f", … ({len(others) - 10} more)" if len(others) > 10 else "")
+    if usual:
+        return (f"label columns these alerts carry: {', '.join(usual)} (or time, or another column "
+                f"of single values: {some or 'dotted ones inside records'})")
+    return f"columns of single values: {some}"
 
 
 def _compute():

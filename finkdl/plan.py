@@ -193,8 +193,9 @@ def make_plan(cfg: DownloadConfig) -> RunPlan:
     aside = None
     if found and not cfg.start_over:
         raise stale_error(cfg.topic, storage.url, found)
-    if found:
-        aside = set_aside(storage, [f for s in found for f in by_partition[s.partition]])
+    replaced = [f for s in found for f in by_partition[s.partition]]
+    if replaced:
+        aside = set_aside(storage, replaced)
         for s in found:
             by_partition[s.partition] = []
     restart = {s.partition for s in found}

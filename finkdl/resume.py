@@ -56,6 +56,7 @@ class Stale:
 
     partition: int
     why: str
+    files: bool = True  # the folder's files are the cause (else the group's offset alone)
 
 
 def stale(partition: int, files: list[DataFile], high: int, committed_offset: int | None,
@@ -77,7 +78,7 @@ def stale(partition: int, files: list[DataFile], high: int, committed_offset: in
                                 f"topic now ends {_end(high)}")
     if committed_offset is not None and committed_offset > high and not from_beginning:
         return Stale(partition, f"the group's committed offset {committed_offset:,} lies past the "
-                                f"topic's end {_end(high)}")
+                                f"topic's end {_end(high)}", files=False)
     return None
 
 
@@ -90,12 +91,17 @@ def stale_error(topic: str, outdir: object, found: list[Stale], flag: str = "--s
     parts = ", ".join(str(s.partition) for s in found)
     first = found[0]
     more = f" (and {len(found) - 1} more partitions)" if len(found) > 1 else ""
+    if any(s.files for s in found):
+        hint = (f"download into another --outdir with another --group-id, or pass {flag} to set "
+                f"this folder's files of partitions {parts} aside (in {SET_ASIDE}/) and download "
+                "them again")
+    else:
+        hint = (f"download with another --group-id, or pass {flag} to read partitions {parts} "
+                "again from their first offset")
     return StaleError(
         f"{topic} cannot be resumed into {outdir}: partition {first.partition}: {first.why}{more}; "
         "the topic was deleted and created again under the same name, or the folder or group "
-        "were used for another topic of that name. Nothing was written",
-        hint=f"download into another --outdir with another --group-id, or pass {flag} to set this "
-             f"folder's files of partitions {parts} aside (in {SET_ASIDE}/) and download them again")
+        "were used for another topic of that name. Nothing was written", hint=hint)
 
 
 def aside_path(root: Path, path: Path, folder: Path) -> Path:

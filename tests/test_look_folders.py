@@ -10,6 +10,7 @@ from pathlib import Path
 
 import fastavro
 import numpy as np
+import pandas as pd
 import pytest
 
 from finkdl.buffer import PartitionBuffer
@@ -109,13 +110,17 @@ def test_files_that_are_not_finkdls_are_left_aside_and_counted(tmp_path):
     assert curve.alerts >= 1
 
 
-def test_shows_figure_saved_inside_the_folder_does_not_break_the_next_show(tmp_path):
-    outdir, _records = ztf_folder(tmp_path / "alerts")
+def test_shows_figure_saved_inside_the_folder_breaks_neither_the_next_show_nor_pandas(tmp_path):
+    outdir, records = ztf_folder(tmp_path / "alerts")
+    (outdir / "notes.txt").write_text("mine")
     for _ in range(2):
         done = run_finkdl("show", str(outdir), "--plot", str(outdir / "summary.png"))
         assert done.returncode == 0, done.stderr
-    assert "other files" in done.stdout and "1 left aside" in done.stdout
-    assert (outdir / "summary.png").read_bytes()[:4] == b"\x89PNG"
+        assert f"figure written to {outdir / '_summary.png'}" in done.stderr
+    assert "other files" in done.stdout and "1 left aside" in done.stdout  # notes.txt
+    assert (outdir / "_summary.png").read_bytes()[:4] == b"\x89PNG"
+    (outdir / "notes.txt").unlink()
+    assert len(pd.read_parquet(outdir, dtype_backend="pyarrow")) == len(records)
 
 
 # ---------------------------------------------------------------- folders of several surveys
@@ -264,3 +269,13 @@ def test_a_jpg_figure_is_drawn(tmp_path):
     done = run_finkdl("show", str(outdir), "--plot", str(tmp_path / "out.tif"))
     assert done.returncode == ExitCode.USAGE and "cannot draw" in done.stderr
     assert not (tmp_path / "out.tif").exists()
+
+
+def test_a_figure_saved_inside_the_output_folder_gets_a_name_its_readers_skip(tmp_path):
+    from finkdl.look.commands import figure_path
+    outdir = tmp_path / "alerts"
+    outdir.mkdir()
+    assert figure_path(outdir / "summary.png", str(outdir)) == outdir / "_summary.png"
+    assert figure_path(outdir / "sub" / "x.png", str(outdir)) == outdir / "sub" / "_x.png"
+    assert figure_path(tmp_path / "summary.png", str(outdir)) == tmp_path / "summary.png"
+    assert figure_path(outdir / "_mine.png", str(outdir)) == outdir / "_mine.png"

@@ -59,3 +59,13 @@ def test_rows_are_grouped_by_label_in_their_order():
     table = pa.table({"finkclass": ["a", None, "a", "b", None]})
     groups = group_rows(table, Partitioning(keys=("finkclass",), source="finkclass"))
     assert {k: list(v) for k, v in groups.items()} == {("a",): [0, 2], (None,): [1, 4], ("b",): [3]}
+
+
+@pytest.mark.parametrize("column", ["candidate", "prv_candidates", "cutoutScience"])
+def test_a_column_of_records_lists_or_bytes_is_refused_as_a_label_before_any_worker_starts(column):
+    schema = parse_schema(json.dumps(ztf_schema(slim=False, cutouts=True)), "t")
+    with pytest.raises(ConfigError, match="cannot name folders") as refused:
+        partitioning_for(column, "ztf", schema)
+    suggested = refused.value.hint
+    assert "finkclass" in suggested and "candidate," not in suggested and "prv_candidates" not in suggested
+    assert suggested.count("finkclass") == 1

@@ -125,10 +125,12 @@ def test_a_group_offset_past_the_topic_s_end_stops_the_run_until_started_over(
     refused = finkdl(topic, tmp_path)
     assert refused.returncode == ExitCode.STALE, refused.stderr
     assert "committed offset 5,000" in refused.stderr
+    assert "read partitions 0, 1 again" in refused.stderr and "files" not in refused.stderr.split("hint:")[1]
     assert not list(tmp_path.rglob("*.parquet"))
 
     done = finkdl(topic, tmp_path, "--start-over")
     assert done.returncode == 0, done.stderr
+    assert "read again from their first offset" in done.stderr and not (tmp_path / SET_ASIDE).exists()
     assert len(pd.read_parquet(tmp_path, columns=["candid"])) == 200 and verify(tmp_path).ok
 
 

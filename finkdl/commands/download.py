@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from ..config import (FORMATS, DownloadConfig, FlushPolicy, credentials_path, readable_by_others,
                       resolve_connection)
-from ..dashboard import progress_json, progress_line, render
+from ..dashboard import human_bytes, progress_json, progress_line, render
 from ..download import download
 from ..errors import ExitCode
 from ..progress import RunView, Summary
@@ -144,24 +144,32 @@ def run_with_progress(cfg: DownloadConfig, mode: str, interval: float) -> Summar
     return download(cfg)
 
 
+SHOWN_LABELS = 20
+
+
 def print_summary(summary: Summary, quiet: bool = False, spell: Callable[[str], str] = str) -> None:
     """What was done, where it is, and how to read it."""
     cfg = summary.view.config
     wall = max(summary.wall_s, 1e-9)
     out = err_console
     status = "done" if summary.error is None else "stopped"
-    out.print(f"[bold]{status}:[/] {summary.alerts:,} alerts, {summary.bytes / 1e6:,.1f} MB written in "
+    out.print(f"[bold]{status}:[/] {summary.alerts:,} alerts, {human_bytes(summary.bytes)} written in "
               f"{summary.files} files, {wall:.1f} s ({summary.alerts / wall:,.0f} alerts/s)")
     plan = summary.view.plan
     if plan.started_over:
         parts = ", ".join(str(s.partition) for s in plan.started_over)
         first = plan.started_over[0]
+        then = (f"the files they had here are set aside in {plan.set_aside}" if plan.set_aside
+                else "read again from their first offset")
         out.print(f"[yellow]started over:[/] partition{'s' if len(plan.started_over) > 1 else ''} "
-                  f"{parts} of {cfg.topic} (partition {first.partition}: {escape(first.why)}); "
-                  f"the files they had here are set aside in {plan.set_aside}")
+                  f"{parts} of {cfg.topic} (partition {first.partition}: {escape(first.why)}); {then}")
     if not quiet and cfg.partition_by != "none" and summary.labels:
-        for label, n in sorted(summary.labels.items(), key=lambda kv: -kv[1])[:20]:
-            out.print(f"  {n:>10,}  {label}")
+        ranked = sorted(summary.labels.items(), key=lambda kv: -kv[1])
+        for label, n in ranked[:SHOWN_LABELS]:
+            out.print(f"  {n:>10,}  {escape(str(label))}")
+        if len(ranked) > SHOWN_LABELS:
+            rest = sum(n for _, n in ranked[SHOWN_LABELS:])
+            out.print(f"  {rest:>10,}  in {len(ranked) - SHOWN_LABELS} more labels (finkdl show {cfg.outdir})")
     if summary.quarantined:
         out.print(f"[yellow]{summary.quarantined} message(s) could not be decoded[/]; kept raw with "
                   f"their offsets in {cfg.outdir}/_quarantine")

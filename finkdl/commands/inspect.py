@@ -78,12 +78,18 @@ def offsets_command(topic: str, servers: str | None, group_id: str | None, surve
     table = Table(box=None, header_style="bold")
     for col in ("partition", "low", "committed", "high", "lag"):
         table.add_column(col, justify="right")
+    past = [o.partition for o in rows if o.committed is not None and o.committed > o.high]
     for o in rows:
         table.add_row(str(o.partition), f"{o.low:,}", "-" if o.committed is None else f"{o.committed:,}",
-                      f"{o.high:,}", f"{o.lag:,}")
+                      f"{o.high:,}", "past the end" if o.partition in past else f"{o.lag:,}")
     table.add_row("total", "", "", f"{sum(o.high - o.low for o in rows):,}",
                   f"{sum(o.lag for o in rows):,}", style="bold")
     Console().print(table)
+    if past:
+        err_console.print(f"[yellow]warning:[/] the group's offset lies past the end of partition"
+                          f"{'s' if len(past) > 1 else ''} {', '.join(map(str, past))}: the topic was "
+                          "created again under its name, or the group read another topic of that "
+                          "name; `finkdl download` stops there (exit code 10) until --start-over")
 
 
 @click.command("schema")

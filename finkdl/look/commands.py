@@ -56,6 +56,7 @@ def show_command(outdir: str, plot_file: Path | None) -> None:
     if plot_file is not None:
         from .plots import figure_format
         figure_format(plot_file, html_allowed=True)  # a wrong name refused before the reading
+        plot_file = figure_path(plot_file, outdir)
     alerts = open_alerts(outdir)
     with ProgressAfter(f"reading {outdir}") as on_progress:
         summary = summarize(alerts, plot=plot_file is not None, on_progress=on_progress)
@@ -79,6 +80,19 @@ def show_command(outdir: str, plot_file: Path | None) -> None:
         from .plots import save, summary_figure
         save(summary_figure(summary), plot_file, f"finkdl show {outdir}", tables)
         err_console.print(Text(f"figure written to {plot_file}"))
+
+
+def figure_path(plot_file: Path, outdir: str) -> Path:
+    """Where a figure goes: inside the output folder its name starts with ``_``, so that the
+    folder's readers (pandas, pyarrow, Spark read every file of it but ``_`` and ``.`` ones)
+    leave it out; elsewhere where it was asked."""
+    if outdir.startswith("s3://") or plot_file.name.startswith(("_", ".")):
+        return plot_file
+    try:
+        plot_file.resolve().relative_to(Path(outdir).resolve())
+    except ValueError:
+        return plot_file
+    return plot_file.with_name("_" + plot_file.name)
 
 
 @click.command("cutouts")
