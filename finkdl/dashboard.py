@@ -255,8 +255,11 @@ def progress_line(view: RunView) -> str:
                f"in {view.total('files')} files")
     stats = [st for w in view.workers.values() for st in w.partitions]
     states = Counter(st.state for st in stats if st.state != "done")
-    partitions = (f"partitions {len(stats) - sum(states.values())}/{len(stats)} done"
-                  + "".join(f", {n} {state}" for state, n in sorted(states.items())))
+    planned = len(view.plan.partitions)  # before the workers report, the plan knows them
+    states["waiting"] = max(0, planned - len(stats))
+    partitions = (f"partitions {len(stats) - sum(states.values()) + states['waiting']}/"
+                  f"{max(planned, len(stats))} done"
+                  + "".join(f", {n} {state}" for state, n in sorted(states.items()) if n))
     parts = [f"[{human_time(view.now - view.started)}] {fetched}", written, partitions]
     if view.eta_s is not None:
         parts.append(f"ETA {human_time(view.eta_s)}")

@@ -104,8 +104,9 @@ def _empty_view(workers: int = 0) -> RunView:
 
 
 def test_plain_line_with_nothing_to_fetch_reads_as_such():
+    # Before any worker reports, the plan's partitions are counted as waiting (not "0/0").
     assert progress_line(_empty_view()) == (
-        "[0:00] nothing to fetch | written 0 alerts, 0 B in 0 files | partitions 0/0 done")
+        "[0:00] nothing to fetch | written 0 alerts, 0 B in 0 files | partitions 0/2 done, 2 waiting")
     assert progress_line(_empty_view(workers=2)) == (
         "[0:00] nothing to fetch | written 0 alerts, 0 B in 0 files | partitions 2/2 done")
 

@@ -205,7 +205,8 @@ def rows_where(alerts: Alerts, path: str, values: pa.Array, columns: dict[str, s
 
 
 def examples(alerts: Alerts, path: str, n: int = 3) -> str:
-    """A few values of ``path``, for a hint after a value was not found."""
+    """A few distinct values of ``path``, for a hint after a value was not found."""
     for _file, batch in scan(alerts, {"v": path}):
-        return ", ".join(str(v) for v in batch["v"].drop_null()[:n].to_pylist())
+        distinct = dict.fromkeys(batch["v"].drop_null().to_pylist())
+        return ", ".join(str(v) for v in list(distinct)[:n])
     return ""
