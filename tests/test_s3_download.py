@@ -19,6 +19,7 @@ from finkdl.objectstore import ObjectStore
 from finkdl.s3client import arrow_filesystem
 from finkdl.verify import verify
 
+import versions
 from conftest import BUCKET, run_finkdl
 
 pytestmark = pytest.mark.broker
@@ -136,3 +137,39 @@ def test_an_object_store_that_ignores_conditional_writes_refuses_a_second_writer
             make_plan(cfg)
     finally:
         member.close()
+
+
+def test_processes_of_one_group_on_several_hosts_share_one_prefix_exactly(
+        broker, topic_factory, group_id, s3env, tmp_path):
+    """A job array into one bucket prefix: each process its own spool (its own host), the
+    folder's schema written by whichever comes first, every alert once."""
+    topic = topic_factory(12_000, partitions=4)
+    url = _url()
+    procs = []
+    for host in range(3):
+        env = {**os.environ, "FINKDL_SPOOL": str(tmp_path / f"host{host}"), "HOME": "/nonexistent"}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "finkdl", "download", topic, "--outdir", url, "--servers",
+             broker.servers, "--group-id", group_id, "--timeout", "3", "--progress", "quiet",
+             "--partition-by", "finkclass", "--workers", "2"], env=env, stderr=subprocess.PIPE, text=True))
+        time.sleep(1.0)
+    for proc in procs:
+        _out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    report = verify(url)
+    assert report.ok and report.rows == 12_000 and not report.duplicates
+
+
+def test_a_prefix_holding_alerts_of_a_conflicting_schema_is_refused_in_one_line(
+        topic_factory, finkdl, s3env):
+    url = _url()
+    first = topic_factory(0, partitions=1, schema=versions.v1_schema(), records=versions.v1_alerts(100))
+    other = topic_factory(0, partitions=1, schema=versions.conflicting_schema(),
+                          records=versions.conflicting_alerts(100))
+    assert finkdl(first, url).returncode == 0
+    keys = _keys(url)
+    refused = finkdl(other, url)
+    assert refused.returncode == ExitCode.TOPIC, refused.stderr
+    assert "'candidate.isdiffpos' is string in the folder" in refused.stderr
+    assert refused.stderr.count("error:") == 1 and "Traceback" not in refused.stderr
+    assert _keys(url) == keys  # nothing of the other topic written

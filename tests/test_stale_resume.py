@@ -152,5 +152,6 @@ def test_a_second_demo_with_fewer_alerts_starts_over_and_says_so(tmp_path):
     second = run_finkdl("demo", "--alerts", "1000", "--outdir", str(outdir), "--progress", "plain")
     assert second.returncode == 0, second.stderr
     assert "started over" in second.stderr and "set aside" in second.stderr
+    assert "%6|" not in first.stderr + second.stderr  # librdkafka's own log lines stay out
     assert len(pd.read_parquet(outdir, columns=["candid"])) == 1000
     assert verify(outdir).ok

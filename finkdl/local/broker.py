@@ -300,7 +300,7 @@ class LocalBroker:
         self.start()
 
     def create_topic(self, name: str, partitions: int) -> None:
-        admin = AdminClient({"bootstrap.servers": self.servers})
+        admin = AdminClient({"bootstrap.servers": self.servers, "log_level": 0})
         futures = admin.create_topics([NewTopic(name, partitions, 1)])
         for future in futures.values():
             future.result(30)
