@@ -14,6 +14,7 @@ from .commands.common import CONTEXT, connection_options, handle_errors
 from .commands.demo import demo_command
 from .commands.download import download_command, run_download
 from .commands.fink_client import fink_datatransfer, transfer_command
+from .commands.hats import hats_command
 from .commands.inspect import offsets_command, schema_command, verify_command
 from .commands.register import register_command
 from .look.commands import cutouts_command, lightcurve_command, show_command
@@ -29,5 +30,5 @@ def main() -> None:
 
 for command in (download_command, transfer_command, verify_command, offsets_command,
                 schema_command, register_command, demo_command, show_command, cutouts_command,
-                lightcurve_command):
+                lightcurve_command, hats_command):
     main.add_command(command)
