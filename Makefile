@@ -13,7 +13,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q -m "not broker and not soak"
 
 soak: $(STAMP) broker-jars
-	FINKDL_SOAK=1 $(BIN)/pytest -q -s tests/test_faults.py
+	FINKDL_SOAK=1 $(BIN)/pytest -q -s tests/test_faults.py tests/test_s3_download.py
 
 bench: $(STAMP) broker-jars
 	@# bytecode, as pip install leaves it (fink-client's own virtualenv has it), even where

@@ -23,6 +23,7 @@ import versions
 from conftest import BUCKET, run_finkdl
 
 pytestmark = pytest.mark.broker
+ARRAY_ROUNDS = range(10 if os.environ.get("FINKDL_SOAK") == "1" else 1)
 
 
 def _url(name: str = "alerts") -> str:
@@ -139,25 +140,64 @@ def test_an_object_store_that_ignores_conditional_writes_refuses_a_second_writer
         member.close()
 
 
-def test_processes_of_one_group_on_several_hosts_share_one_prefix_exactly(
-        broker, topic_factory, group_id, s3env, tmp_path):
-    """A job array into one bucket prefix: each process its own spool (its own host), the
-    folder's schema written by whichever comes first, every alert once."""
-    topic = topic_factory(12_000, partitions=4)
+def _host(broker, topic, url, group, spool, *extra) -> subprocess.Popen:
+    """One finkdl of a job array: a host of its own, with its own spool."""
+    env = {**os.environ, "FINKDL_SPOOL": str(spool), "HOME": "/nonexistent"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "finkdl", "download", topic, "--outdir", url, "--servers",
+         broker.servers, "--group-id", group, "--timeout", "3", "--progress", "quiet",
+         "--partition-by", "finkclass", *extra], env=env, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+
+
+@pytest.mark.parametrize("round_", ARRAY_ROUNDS)
+def test_three_processes_of_one_group_into_one_prefix_one_killed_then_rerun_is_exact(
+        round_, broker, topic_factory, group_id, s3env, tmp_path):
+    """A job array into one bucket prefix: each process a host of its own, the folder's schema
+    written by whichever comes first; one is killed mid-run, the others take its partitions,
+    a rerun finishes: every alert once."""
+    n = 60_000
+    topic = topic_factory(n, partitions=6)
     url = _url()
     procs = []
     for host in range(3):
-        env = {**os.environ, "FINKDL_SPOOL": str(tmp_path / f"host{host}"), "HOME": "/nonexistent"}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "finkdl", "download", topic, "--outdir", url, "--servers",
-             broker.servers, "--group-id", group_id, "--timeout", "3", "--progress", "quiet",
-             "--partition-by", "finkclass", "--workers", "2"], env=env, stderr=subprocess.PIPE, text=True))
+        procs.append(_host(broker, topic, url, group_id, tmp_path / f"host{host}", "--workers", "2"))
         time.sleep(1.0)
-    for proc in procs:
+    deadline = time.monotonic() + 120
+    while not [k for k in _keys(url) if "/part-" in k] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(procs[1].pid, signal.SIGKILL)
+    procs[1].communicate()
+    for proc in (procs[0], procs[2]):
         _out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
+    rerun = _host(broker, topic, url, group_id, tmp_path / "host1")
+    _out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
     report = verify(url)
-    assert report.ok and report.rows == 12_000 and not report.duplicates
+    assert report.ok and report.rows == n and not report.duplicates, f"round {round_}"
+    assert _uploads(url) == []
+
+
+def test_the_server_down_20_s_mid_run_then_a_rerun_is_exact(broker, topic_factory, group_id, s3env, tmp_path):
+    """The run waits and retries with backoff, or stops with an exit code; either way the
+    rerun leaves every alert once."""
+    n = 30_000
+    topic = topic_factory(n, partitions=2, slim=False, cutouts=True)
+    url = _url()
+    run = _host(broker, topic, url, group_id, tmp_path / "spool", "--flush-rows", "2000")
+    deadline = time.monotonic() + 120
+    while not [k for k in _keys(url) if "/part-" in k] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    s3env.restart(pause_s=20)
+    _out, err = run.communicate(timeout=400)
+    assert run.returncode in (0, ExitCode.OUTPUT), err
+    assert "Traceback" not in err
+    rerun = _host(broker, topic, url, group_id, tmp_path / "spool")
+    _out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    report = verify(url)
+    assert report.ok and report.rows == n and not report.duplicates
 
 
 def test_a_prefix_holding_alerts_of_a_conflicting_schema_is_refused_in_one_line(
