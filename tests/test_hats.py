@@ -25,7 +25,7 @@ from finkdl.catalog.build import run_hats  # noqa: E402
 from finkdl.catalog.settings import HatsConfig  # noqa: E402
 from finkdl.config import Connection, DownloadConfig  # noqa: E402
 from finkdl.decode import decode_values  # noqa: E402
-from finkdl.errors import ExitCode  # noqa: E402
+from finkdl.errors import ConfigError, ExitCode  # noqa: E402
 from finkdl.folder import Folder  # noqa: E402
 from finkdl.layout import layout_for  # noqa: E402
 from finkdl.local import generator  # noqa: E402
@@ -196,30 +196,32 @@ def test_bad_input_is_one_line_an_exit_code_and_nothing_changed(first, tmp_path)
     not_hats = tmp_path / "notes"
     not_hats.mkdir()
     (not_hats / "notes.txt").write_text("mine")
-    cases = [([str(lsst), str(catalog)], "holds Rubin/LSST alerts"),
-             ([str(base / "alerts"), str(not_hats)], "is not a HATS catalog"),
-             ([str(base / "alerts"), str(tmp_path / "new"), "--ra", "candidate.nowhere"],
+    cases = [(HatsConfig(lsst, catalog), "holds Rubin/LSST alerts"),
+             (HatsConfig(base / "alerts", not_hats), "is not a HATS catalog"),
+             (HatsConfig(base / "alerts", tmp_path / "new", ra="candidate.nowhere"),
               "no column candidate.nowhere"),
-             ([str(not_hats), str(tmp_path / "new")], "holds no alerts downloaded by finkdl")]
-    for args, message in cases:
-        done = run_finkdl("hats", *args)
-        assert done.returncode == ExitCode.USAGE, done.stderr
-        assert message in done.stderr and done.stderr.count("error:") == 1
+             (HatsConfig(not_hats, tmp_path / "new"), "holds no alerts downloaded by finkdl")]
+    for config, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            run_hats(config)
+    done = run_finkdl("hats", str(lsst), str(catalog))  # as the command line says it
+    assert done.returncode == ExitCode.USAGE and done.stdout == ""
+    assert done.stderr.splitlines()[0] == (f"error: {lsst} holds Rubin/LSST alerts, {catalog} "
+                                           "ztf alerts")
     assert sorted((p, p.stat().st_mtime_ns) for p in catalog.rglob("*")) == stamp
     assert not (tmp_path / "new").exists() and os.listdir(not_hats) == ["notes.txt"]
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/fink is not present")
-def test_real_rubin_alerts_through_the_command_line(tmp_path):
-    """The command as a user runs it, its own local Dask cluster, on real Rubin/LSST alerts."""
+def test_real_rubin_alerts(tmp_path, scheduler):
+    """Real Rubin/LSST alerts: positions from diaSource, ids exact, histories nested."""
     avro, schema = LSST_SAMPLE
     with open(SHARED / avro, "rb") as f:
         records = list(fastavro.reader(f))
     outdir = write_folder(tmp_path / "lsst", json.loads((SHARED / schema).read_text()), records,
                           "lsst", "time", "ftransfer_lsst_2026-03-22_1")
-    done = run_finkdl("hats", str(outdir), str(tmp_path / "rubin"), "--no-progress")
-    assert done.returncode == 0, done.stderr
-    assert f"{len(records):,} alerts" in done.stdout and "lsdb.read_hats" in done.stdout
+    outcome = run_hats(HatsConfig(outdir, tmp_path / "rubin", scheduler=scheduler))
+    assert outcome.total == len(records)
     df = lsdb.read_hats(tmp_path / "rubin").compute()
     assert sorted(df["diaSourceId"].tolist()) == sorted(r["diaSourceId"] for r in records)
     assert np.allclose(sorted(df["dec"]), sorted(r["diaSource"]["dec"] for r in records))
