@@ -29,21 +29,22 @@ class FinkClient:
     problem: str | None = None
 
     def command(self, topic: str, outdir: Path, partition_by: str, consumers: int,
-                timeout: float) -> list[str]:
+                timeout: float, survey: str = "ztf") -> list[str]:
         """The command line of a transfer with the same settings finkdl gets.
 
         ``-batchsize`` stays at fink-client's default, what its users get.
         """
-        return [str(self.finkctl), "transfer", "-survey", "ztf", "-topic", topic,
+        return [str(self.finkctl), "transfer", "-survey", survey, "-topic", topic,
                 "-outdir", str(outdir), "-partitionby", partition_by,
                 "-nconsumers", str(consumers), "-maxtimeout", str(timeout)]
 
-    def environment(self, home: Path, servers: str, group_id: str, timeout: float) -> dict[str, str]:
+    def environment(self, home: Path, servers: str, group_id: str, timeout: float,
+                    survey: str = "ztf") -> dict[str, str]:
         """A process environment whose HOME holds credentials for the local broker."""
         folder = home / ".finkclient"
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "ztf_credentials.yml"
-        path.write_text(yaml.safe_dump({"survey": "ztf", "username": "bench", "password": None,
+        path = folder / f"{survey}_credentials.yml"
+        path.write_text(yaml.safe_dump({"survey": survey, "username": "bench", "password": None,
                                         "groupid": group_id, "servers": servers,
                                         "maxtimeout": timeout}))
         path.chmod(0o600)

@@ -2,13 +2,21 @@
 
 Every tool is measured the same way: wall-clock start just before the process starts,
 peak memory as the RSS summed over the whole process tree (the tools fan out into worker
-processes) and as the largest RSS one process of it reached, and, for downloaders, the end as the newest output file's mtime, because both
-tools then sit idle for their timeout waiting for alerts that will not come.
+processes) and as the largest RSS one process of it reached, the CPU time (user + system)
+of every process of the tree, and, for downloaders, the end as the newest output file's
+mtime, because both tools then sit idle for their timeout waiting for alerts that will not come.
+
+CPU time is the kernel's count for each process of the tree, as its parent reaps it: this
+process is the tree's subreaper (Linux), so a descendant orphaned by its parent's exit (a
+fork server, a pool's worker) is reaped here rather than by init, and counted too.
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import resource
 import signal
+import sys
 import subprocess
 import time
 from collections import Counter
@@ -31,6 +39,7 @@ class Measurement:
     ended: float
     peak_rss: int
     peak_process_rss: int  # the largest one process reached (for finkdl: a worker)
+    cpu_seconds: float | None  # user + system of every process of the tree (None: not counted)
     returncode: int
     killed: bool
     stdout: Path
@@ -79,9 +88,11 @@ def run_measured(cmd: list[str], logs: Path, env: dict[str, str] | None = None,
     with all its workers, without touching anything else on the machine.
     """
     logs.mkdir(parents=True, exist_ok=True)
+    counted = become_subreaper()
     os.sync()  # the previous run's files (fink-client writes tens of thousands) reach the disk first
     stdout, stderr = logs / "stdout.txt", logs / "stderr.txt"
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
+        cpu_before = children_cpu()
         started = time.time()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
         root = psutil.Process(proc.pid)
@@ -100,7 +111,32 @@ def run_measured(cmd: list[str], logs: Path, env: dict[str, str] | None = None,
                     killed = True
                     break
         ended = time.time()
-    return Measurement(started, ended, peak, peak_process, proc.returncode, killed, stdout, stderr)
+        reap_group(proc.pid)
+    cpu = children_cpu() - cpu_before if counted else None
+    return Measurement(started, ended, peak, peak_process, cpu, proc.returncode, killed, stdout, stderr)
+
+
+def become_subreaper() -> bool:
+    """Orphaned descendants of this process are handed to it, not to init (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    PR_SET_CHILD_SUBREAPER = 36
+    return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def reap_group(pgid: int) -> None:
+    """Wait for what is left of a finished run's process group (orphans handed to us)."""
+    while True:
+        try:
+            os.waitpid(-pgid, 0)
+        except ChildProcessError:
+            return
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of every child reaped so far, and of their reaped children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def read_output(outdir: Path) -> Output:

@@ -7,12 +7,16 @@ topic measures, with the same partitions and number of processes:
 * the Parquet floor: the same reading, each batch decoded by finkdl's decoder and written to
   plain Parquet (no compression, statistics, labels or fsync): what writing Parquet costs;
 * ``finkdl download``;
-* fink-client's ``finkctl transfer``, installed from PyPI into its own virtualenv.
+* fink-client's ``finkctl transfer``, installed from PyPI into its own virtualenv;
+* with ``--baseline DIR``, another finkdl installed in DIR (``pip install --target DIR``),
+  e.g. an earlier commit's, run the same way: a row to compare CPU and memory against.
 
 It prints a table and writes it, with the command line and the date, to bench/results.md.
 
     .venv/bin/python bench/run.py            # full sizes (make bench)
     .venv/bin/python bench/run.py --quick    # alert counts / 20, for development
+    git worktree add /tmp/base 4e291bc && .venv/bin/pip install --no-deps --target /tmp/base-site /tmp/base
+    .venv/bin/python bench/run.py --baseline /tmp/base-site
 """
 from __future__ import annotations
 
@@ -43,11 +47,11 @@ from finkdl.processes import WORKER_MEMORY
 
 from fink_client_tool import FinkClient, install
 from measure import Measurement, read_output, run_measured
+from samples import CASES, schema_and_values
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results.md"
 QUICK_DIVISOR = 20
-POOL = 20_000  # distinct alerts per topic: fewer repeat within a file's pages (and compress)
 RUN_LIMIT_S = 1800.0  # a stuck tool is reported as killed instead of hanging the benchmark
 SHORT_RUNS = 3  # runs that take seconds are repeated this often (see median_of)
 SHORT_RUN_S = 60.0  # a fink-client run shorter than this is one of them (cutouts: ~15-20 s)
@@ -63,13 +67,17 @@ class TopicSpec:
     key: str
     alerts: int
     partitions: int
-    slim: bool
-    cutouts: bool
+    case: str  # bench/samples.py
     seed: int
 
+    @property
+    def survey(self) -> str:
+        return CASES[self.case].survey
 
-LIGHTCURVE = TopicSpec("lightcurve", 200_000, 4, slim=True, cutouts=False, seed=1)
-CUTOUTS = TopicSpec("cutouts", 20_000, 4, slim=False, cutouts=True, seed=2)
+
+LIGHTCURVE = TopicSpec("lightcurve", 200_000, 4, "lightcurve", seed=1)
+CUTOUTS = TopicSpec("cutouts", 20_000, 4, "cutouts", seed=2)
+LSST = TopicSpec("lsst", 2_000, 4, "lsst", seed=3)  # copies of the real alerts: ~240 KB each
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,7 @@ WORKLOADS = [
     Workload("lightcurve-finkclass", LIGHTCURVE, "finkclass", (LIGHTCURVE.partitions,), True),
     Workload("lightcurve-time", LIGHTCURVE, "time", (LIGHTCURVE.partitions,), True),
     Workload("cutouts-finkclass", CUTOUTS, "finkclass", (CUTOUTS.partitions,), True),
+    Workload("lsst-time", LSST, "time", (LSST.partitions,), True),
     Workload("scaling", LIGHTCURVE, "finkclass", (1, 2, 4), False),
 ]
 
@@ -124,19 +133,26 @@ class Result:
     peak_process_rss: int | None
     note: str = ""
     most_files_per_label: int = 0
+    cpu_seconds: float | None = None  # user + system of every process of the run
 
     @property
     def rate(self) -> float | None:
         return self.alerts / self.seconds if self.seconds else None
 
+    @property
+    def cpu_per_100k(self) -> float | None:
+        return self.cpu_seconds / self.alerts * 100_000 if self.cpu_seconds and self.alerts else None
+
 
 class Bench:
     """Owns the broker and the scratch folder; runs each tool with fresh groups and folders."""
 
-    def __init__(self, broker: LocalBroker, workdir: Path, fink: FinkClient, divisor: int,
-                 timeout: float) -> None:
+    def __init__(self, broker: LocalBroker, workdir: Path, fink: FinkClient | None, divisor: int,
+                 timeout: float, baseline: Path | None = None, installed: Path | None = None) -> None:
         self.broker, self.workdir, self.fink = broker, workdir, fink
         self.divisor, self.timeout = divisor, timeout
+        self.installs = {BASELINE: baseline, "finkdl": installed}  # None: this checkout's finkdl
+        self.baseline = baseline
         self.topics: dict[str, Topic] = {}
         self.finkdl_runs: dict[tuple[str, str, int], Result] = {}
         self.finkdl = Path(sys.executable).with_name("finkdl")
@@ -145,13 +161,12 @@ class Bench:
         """The topic of a spec, produced (and its ceiling and floor measured) on first use."""
         if spec.key not in self.topics:
             n = spec.alerts // self.divisor
-            name = f"ftransfer_ztf_2026-11-28_{uuid.uuid4().int % 10**6:06d}"
+            name = f"ftransfer_{spec.survey}_2026-11-28_{uuid.uuid4().int % 10**6:06d}"
             console.log(f"{spec.key}: producing {n:,} alerts to {name} ({spec.partitions} partitions)")
             self.broker.create_topic(name, spec.partitions)
-            produced = generator.produce_values(
-                self.broker.servers, name, generator.ztf_schema(slim=spec.slim, cutouts=spec.cutouts),
-                generator.values(n, slim=spec.slim, cutouts=spec.cutouts, seed=spec.seed, pool=POOL),
-                spec.partitions)
+            schema, values = schema_and_values(spec.case, n, spec.seed)
+            produced = generator.produce_values(self.broker.servers, name, schema, values,
+                                                spec.partitions)
             wait_for_group_coordinator(self.broker.servers, name)
             runs = [self._raw(name, spec.partitions, produced) for _ in range(SHORT_RUNS)]
             floors = [self._raw(name, spec.partitions, produced, floor=True)[0]
@@ -174,7 +189,7 @@ class Bench:
         messages, value_bytes = counts.get("messages", 0), counts.get("bytes", 0)
         notes = [m.failure(), _count_note(messages, produced, "messages read")]
         result = Result(tool, processes, m.ended - m.started, messages, None, m.peak_rss,
-                        m.peak_process_rss, _join(notes))
+                        m.peak_process_rss, _join(notes), cpu_seconds=m.cpu_seconds)
         self._done(result, run)
         return result, value_bytes
 
@@ -186,27 +201,41 @@ class Bench:
                                                for _ in range(SHORT_RUNS)])
         return self.finkdl_runs[key]
 
-    def _finkdl_once(self, topic: Topic, partition_by: str, workers: int) -> Result:
+    def _finkdl_once(self, topic: Topic, partition_by: str, workers: int,
+                     baseline: bool = False) -> Result:
+        """This checkout's finkdl (or the one installed in --finkdl's folder), or with
+        ``baseline`` the one installed in --baseline's: found first on the module path, the rest
+        of this virtualenv is shared."""
         run = self._run_dir("finkdl")
-        cmd = [str(self.finkdl), "download", topic.name, "--outdir", str(run / "out"),
+        tool = BASELINE if baseline else "finkdl"
+        folder = self.installs[tool]
+        program = [sys.executable, "-m", "finkdl"] if folder else [str(self.finkdl)]
+        cmd = [*program, "download", topic.name, "--outdir", str(run / "out"),
                "--servers", self.broker.servers, "--group-id", _group("finkdl"),
-               "--partition-by", partition_by, "--workers", str(workers),
+               "--partition-by", partition_by, "--workers", str(workers), "--survey", topic.spec.survey,
                "--timeout", str(self.timeout), "--progress", "quiet"]
         env = {**os.environ, "HOME": str(run / "home")}
+        if folder:  # and not the current folder, which -m would put first
+            env.update(PYTHONPATH=str(folder), PYTHONSAFEPATH="1")
         m = run_measured(cmd, run / "logs", env=env, limit_s=RUN_LIMIT_S)
-        return self._downloaded("finkdl", workers, m, run, topic.produced)
+        return self._downloaded(tool, workers, m, run, topic.produced)
 
-    def side_by_side(self, topic: Topic, partition_by: str, procs: int) -> tuple[Result, Result]:
-        """finkdl and fink-client on the same work, their runs alternating, so that both meet
-        the machine in the same moods (its speed drifts by up to ±30 % over minutes here).
-        fink-client's runs of minutes (light curves) run once, its shorter ones like finkdl's."""
-        finkdl, fink_client = [], []
+    def side_by_side(self, topic: Topic, partition_by: str, procs: int
+                     ) -> tuple[Result, Result | None, Result | None]:
+        """finkdl, fink-client and the baseline on the same work, their runs alternating, so
+        that all meet the machine in the same moods (its speed drifts by up to ±30 % over
+        minutes here). fink-client's runs of minutes (light curves) run once, its shorter ones
+        like finkdl's."""
+        finkdl, fink_client, baseline = [], [], []
         for i in range(SHORT_RUNS):
             finkdl.append(self._finkdl_once(topic, partition_by, procs))
-            if i == 0 or _short(fink_client[0]):
+            if self.baseline is not None:
+                baseline.append(self._finkdl_once(topic, partition_by, procs, baseline=True))
+            if self.fink is not None and (i == 0 or _short(fink_client[0])):
                 fink_client.append(self._fink_client_once(topic, partition_by, procs))
         result = self.finkdl_runs[(topic.spec.key, partition_by, procs)] = median_of(finkdl)
-        return result, median_of(fink_client)
+        return (result, median_of(fink_client) if fink_client else None,
+                median_of(baseline) if baseline else None)
 
     def _fink_client_once(self, topic: Topic, partition_by: str, consumers: int) -> Result:
         """fink-client with the same partitioning, consumers and timeout as finkdl."""
@@ -214,8 +243,9 @@ class Bench:
             return Result("fink-client", consumers, None, 0, None, None, None, self.fink.problem)
         run = self._run_dir("fink-client")
         group = _group("fink-client")
-        cmd = self.fink.command(topic.name, run / "out", partition_by, consumers, self.timeout)
-        env = self.fink.environment(run / "home", self.broker.servers, group, self.timeout)
+        survey = topic.spec.survey
+        cmd = self.fink.command(topic.name, run / "out", partition_by, consumers, self.timeout, survey)
+        env = self.fink.environment(run / "home", self.broker.servers, group, self.timeout, survey)
         m = run_measured(cmd, run / "logs", env=env, limit_s=RUN_LIMIT_S)
         return self._downloaded("fink-client", consumers, m, run, topic.produced)
 
@@ -226,7 +256,7 @@ class Bench:
         notes = [m.failure(), out.error, "no output file" if not out.files and not out.error else None,
                  _count_note(out.rows, produced, "rows on disk")]
         result = Result(tool, procs, seconds, out.rows, out.files, m.peak_rss, m.peak_process_rss,
-                        _join(notes), out.most_files_per_label)
+                        _join(notes), out.most_files_per_label, m.cpu_seconds)
         self._done(result, run)
         return result
 
@@ -260,10 +290,13 @@ def median_of(runs: list[Result]) -> Result:
     if len(runs) == 1:
         return middle
     times = ", ".join(f"{r.seconds:.1f}" for r in runs)
+    cpus = sorted(r.cpu_seconds for r in runs if r.cpu_seconds is not None)
+    cpu_note = f"; CPU {', '.join(f'{r.cpu_seconds:.1f}' for r in runs)} s" if cpus else ""
     return dataclasses.replace(
         middle, peak_rss=max(r.peak_rss or 0 for r in runs) or None,
         peak_process_rss=max(r.peak_process_rss or 0 for r in runs) or None,
-        note=f"median of {len(runs)} runs: {times} s")
+        cpu_seconds=cpus[len(cpus) // 2] if len(cpus) == len(runs) else None,
+        note=f"median of {len(runs)} runs: {times} s{cpu_note}")
 
 
 def _short(result: Result) -> bool:
@@ -312,24 +345,27 @@ def _join(notes: list[str | None]) -> str:
 
 # --- the table ------------------------------------------------------------------------
 
-HEADERS = ["Workload", "Tool", "Procs", "Time (s)", "Alerts/s", "MB/s", "Peak RSS (MB)",
-           "Peak RSS 1 proc (MB)", "Files", "Rows on disk", "÷ fink-client", "÷ raw ceiling", "Note"]
+BASELINE = "finkdl baseline"
+HEADERS = ["Workload", "Tool", "Procs", "Time (s)", "Alerts/s", "MB/s", "CPU s/100k",
+           "Peak RSS (MB)", "Peak RSS 1 proc (MB)", "Files", "Rows on disk", "÷ fink-client",
+           "÷ raw ceiling", "Note"]
 
 
 def table_rows(workload: Workload, topic: Topic, finkdl_results: list[Result],
-               fink_client: Result | None) -> list[list[str]]:
-    """The rows of one workload: raw ceiling, Parquet floor and fink-client next to finkdl when
-    compared."""
+               fink_client: Result | None, baseline: Result | None = None) -> list[list[str]]:
+    """The rows of one workload: raw ceiling, Parquet floor, the baseline and fink-client next
+    to finkdl when compared."""
     results = ([topic.raw, topic.floor] if workload.compare else []) + finkdl_results
-    results += [fink_client] if fink_client else []
+    results += [r for r in (baseline, fink_client) if r]
     rows = []
     for r in results:
-        is_finkdl = r.tool == "finkdl"
+        is_finkdl = r.tool in ("finkdl", BASELINE)
         rows.append([
             workload.name, r.tool, str(r.procs),
             f"{r.seconds:.1f}" if r.seconds is not None else "—",
             f"{r.rate:,.0f}" if r.rate else "—",
             f"{r.rate * topic.mean_bytes / MB:,.1f}" if r.rate else "—",
+            f"{r.cpu_per_100k:,.1f}" if r.cpu_per_100k else "—",
             f"{r.peak_rss / MB:,.0f}" if r.peak_rss else "—",
             f"{r.peak_process_rss / MB:,.0f}" if r.peak_process_rss else "—",
             f"{r.files:,}" if r.files is not None else "—",
@@ -370,13 +406,14 @@ NOTES = "## Reading the figures, and the measurements behind the design"
 
 
 # (workload, what, measure, at least): ratios of alerts/s, "fink-client" or "raw"
-TARGETS = [("lightcurve-finkclass", "fink-client", 15.0), ("lightcurve-finkclass", "raw", 0.40),
-           ("lightcurve-time", "fink-client", 30.0),
-           ("cutouts-finkclass", "fink-client", 5.0), ("cutouts-finkclass", "raw", 0.50)]
-WORKER_RSS_TARGET = 300 * MB
+TARGETS = [("lightcurve-finkclass", "fink-client", 30.0), ("cutouts-finkclass", "fink-client", 8.0)]
+# workloads whose CPU per alert must be at most this share of the baseline's
+CPU_TARGETS = [("lightcurve-finkclass", 0.6), ("lightcurve-time", 0.6), ("cutouts-finkclass", 0.6),
+               ("lsst-time", 0.6)]
+WORKER_RSS_TARGET = 150 * MB
 
 
-def check_targets(measured: dict[str, tuple[Topic, Result, Result | None]],
+def check_targets(measured: dict[str, tuple[Topic, Result, Result | None, Result | None]],
                   finkdl_runs: list[Result]) -> list[str]:
     """One line per target of the same run: the figure, the bar, met or not (memory: over
     every finkdl run, scaling's included)."""
@@ -384,19 +421,29 @@ def check_targets(measured: dict[str, tuple[Topic, Result, Result | None]],
     for name, against, bar in TARGETS:
         if name not in measured:
             continue
-        topic, finkdl_run, fink_client = measured[name]
+        topic, finkdl_run, fink_client, _ = measured[name]
         other = topic.raw if against == "raw" else fink_client
         ratio = finkdl_run.rate / other.rate if other and other.rate and finkdl_run.rate else None
         figure = f"{ratio:.2f}×" if ratio is not None else "not measured"
         verdict = "met" if ratio is not None and ratio >= bar else "NOT met"
         lines.append(f"{name}: finkdl ÷ {against} {figure} (target ≥ {bar:g}×): {verdict}")
-    for name, (topic, finkdl_run, _) in measured.items():
+    for name, bar in CPU_TARGETS:
+        if name not in measured or measured[name][3] is None:
+            continue
+        _, finkdl_run, _, baseline = measured[name]
+        ours, theirs = finkdl_run.cpu_per_100k, baseline.cpu_per_100k
+        ratio = ours / theirs if ours and theirs else None
+        figure = f"{ratio:.2f}×" if ratio is not None else "not measured"
+        verdict = "met" if ratio is not None and ratio <= bar else "NOT met"
+        lines.append(f"{name}: finkdl's CPU per alert ÷ the baseline's {figure} "
+                     f"(target ≤ {bar:g}×): {verdict}")
+    for name, (topic, finkdl_run, _, _) in measured.items():
         allowed = flushes_per_partition(topic)
         lines.append(f"{name}: most finkdl files for one (Kafka partition, label) "
                      f"{finkdl_run.most_files_per_label} (target ≤ {allowed}: one per 100,000 alerts "
                      f"or 128 MB of a partition): "
                      + ("met" if 0 < finkdl_run.most_files_per_label <= allowed else "NOT met"))
-    worker_peaks = [r.peak_process_rss for r in finkdl_runs if r.peak_process_rss]
+    worker_peaks = [r.peak_process_rss for r in finkdl_runs if r.peak_process_rss and r.tool == "finkdl"]
     if worker_peaks:
         worst = max(worker_peaks)
         lines.append(f"largest finkdl process peak RSS {worst / MB:,.0f} MB (target ≤ "
@@ -422,6 +469,12 @@ disk with pyarrow.dataset (messages read, for the raw ceiling and floor); MB/s i
 mean Kafka message size. Peak RSS is summed over each process tree, sampled every 0.2 s;
 "1 proc" is the largest RSS one process of the tree reached (for finkdl, a worker; RSS counts
 the pages a worker shares with the fork server it started from, so the sum overstates use).
+CPU s/100k is the user + system CPU time of every process of the run (front end, fork server,
+workers; fink-client's processes; the raw ceiling's and floor's), as the kernel counts it for
+each process reaped (bench/measure.py), per 100,000 alerts: a figure steadier than wall time
+on a shared machine, and what a download costs a login node (of 3 runs, the median CPU).
+"finkdl baseline" is another finkdl (``--baseline DIR``: an earlier commit installed with
+``pip install --target DIR``) run the same way, its runs alternating with this checkout's.
 Ratios compare alerts/s. Every run has a fresh consumer group and output folder. finkdl and
 the raw ceiling and floor take seconds, where a moment of the machine's noise is a large share: each is
 run 3 times and the median run is shown (its note lists all three; peak RSS is the largest of
@@ -442,31 +495,40 @@ def main() -> None:
                         help=f"run only these workloads: {', '.join(names)}")
     parser.add_argument("--timeout", type=float, default=5.0,
                         help="seconds both tools wait for new alerts before finishing [5]")
+    parser.add_argument("--divisor", type=int, default=None, help="divide alert counts by this")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also run the finkdl installed in DIR (pip install --target DIR)")
+    parser.add_argument("--finkdl", type=Path, metavar="DIR",
+                        help="measure the finkdl installed in DIR rather than this checkout's")
+    parser.add_argument("--no-fink-client", action="store_true",
+                        help="leave fink-client out (quicker, while developing)")
     args = parser.parse_args()
     selected = [w for w in WORKLOADS if not args.only or w.name in args.only]
 
-    fink = install()
-    console.log(f"fink-client: {fink.version or '?'}" + (f" — {fink.problem}" if fink.problem else ""))
+    fink = None if args.no_fink_client else install()
+    if fink is not None:
+        console.log(f"fink-client: {fink.version or '?'}" + (f" — {fink.problem}" if fink.problem else ""))
     workdir = Path(tempfile.mkdtemp(prefix="finkdl-bench-"))
     broker = LocalBroker(workdir / "kafka")
     rows: list[list[str]] = []
-    measured: dict[str, tuple[Topic, Result, Result | None]] = {}
+    measured: dict[str, tuple[Topic, Result, Result | None, Result | None]] = {}
+    divisor = args.divisor or (QUICK_DIVISOR if args.quick else 1)
     try:
         broker.start()
-        bench = Bench(broker, workdir, fink, QUICK_DIVISOR if args.quick else 1, args.timeout)
+        bench = Bench(broker, workdir, fink, divisor, args.timeout, args.baseline, args.finkdl)
         for workload in selected:
             console.log(f"[bold]{workload.name}[/]")
             topic = bench.topic(workload.topic)
-            fink_client = None
+            fink_client = baseline = None
             if workload.compare:
-                finkdl, fink_client = bench.side_by_side(topic, workload.partition_by,
-                                                         workload.topic.partitions)
+                finkdl, fink_client, baseline = bench.side_by_side(topic, workload.partition_by,
+                                                                   workload.topic.partitions)
                 finkdl_results = [finkdl]
-                measured[workload.name] = (topic, finkdl, fink_client)
+                measured[workload.name] = (topic, finkdl, fink_client, baseline)
             else:
                 finkdl_results = [bench.finkdl_download(topic, workload.partition_by, n)
                                   for n in workload.workers]
-            rows += table_rows(workload, topic, finkdl_results, fink_client)
+            rows += table_rows(workload, topic, finkdl_results, fink_client, baseline)
     finally:
         broker.remove()
         if not any(workdir.iterdir()):
@@ -479,7 +541,7 @@ def main() -> None:
     console.log(f"table written to {RESULTS}")
 
 
-def results_header(bench: Bench, fink: FinkClient) -> str:
+def results_header(bench: Bench, fink: FinkClient | None) -> str:
     """What a reader needs to reproduce or judge the numbers."""
     command = " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -488,7 +550,7 @@ def results_header(bench: Bench, fink: FinkClient) -> str:
     return (f"# finkdl benchmark\n\n`{command}` — {date}\n\n"
             f"{os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
             f"Python {platform.python_version()}, one local Kafka {KAFKA_VERSION} broker; "
-            f"finkdl {finkdl.__version__}, fink-client {fink.version or 'not installed'} "
+            f"finkdl {finkdl.__version__}, fink-client {(fink and fink.version) or 'not run'} "
             f"(`finkctl transfer`, default -batchsize); timeout {bench.timeout:g} s.\n\n"
             f"Topics: {sizes}.")
 
