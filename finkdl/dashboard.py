@@ -107,7 +107,11 @@ def _received_chunks(view: RunView) -> list[Chunk]:
 
 def _foot_chunks(view: RunView, free_disk: int | None) -> list[Chunk]:
     chunks = [_chunk("written", f"{view.total('written'):,} alerts,",
-                     human_bytes(view.total("written_bytes")), "in", f"{view.total('files')} files")]
+                     human_bytes(view.total("written_bytes")), "in", f"{view.total('files')} files,",
+                     f"{view.landed.bytes_per_s / 1e6:.1f} MB/s")]
+    waiting = view.total("landing_bytes")
+    if waiting:  # flushes being written out (uploaded, to object storage) and committed
+        chunks.append(_chunk("landing", human_bytes(waiting), "received"))
     if free_disk is not None:
         low = free_disk < LOW_DISK_BYTES
         chunks.append(_chunk("free disk", human_bytes(free_disk), style="bold red" if low else ""))
@@ -274,7 +278,8 @@ def progress_json(view: RunView) -> str:
         "elapsed_s": round(view.now - view.started, 3), "received": view.received,
         "received_bytes": view.received_bytes, "to_fetch": view.to_fetch,
         "written": view.total("written"), "written_bytes": view.total("written_bytes"),
-        "files": view.total("files"), "eta_s": None if view.eta_s is None else round(view.eta_s, 1),
+        "files": view.total("files"), "landing_bytes": view.total("landing_bytes"),
+        "written_bytes_per_s": round(view.landed.bytes_per_s), "eta_s": None if view.eta_s is None else round(view.eta_s, 1),
         "partitions": [{"partition": st.partition, "state": st.state, "committed": st.committed,
                         "position": st.position, "high": st.high, "lag": st.lag, "files": st.files,
                         "received_bytes": st.fetched_bytes, "written": st.written,

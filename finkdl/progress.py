@@ -64,6 +64,7 @@ class RunView:
     now: float = 0.0
     heard: dict[int, float] = field(default_factory=dict)  # when each worker last reported
     rate: Rate = field(default_factory=Rate)  # alerts received
+    landed: Rate = field(default_factory=Rate)  # alerts and bytes made durable (written, uploaded)
     partition_rates: dict[int, Rate] = field(default_factory=dict)  # offsets read, bytes fetched
 
     def receive(self, item: WorkerSnapshot | WorkerFailure) -> None:
@@ -81,6 +82,7 @@ class RunView:
         """The time moved on: rates take in the totals as they stand."""
         self.now = now
         self.rate.add(now, self.received, self.received_bytes)
+        self.landed.add(now, self.total("written"), self.total("written_bytes"))
 
     def total(self, name: str) -> int:
         """A worker total (written, written_bytes, files, quarantined) summed over workers."""

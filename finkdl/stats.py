@@ -87,6 +87,7 @@ class WorkerSnapshot:
     done: bool = False
     error: str | None = None
     quarantine_files: list[str] = field(default_factory=list)
+    landing_bytes: int = 0  # received bytes of flushes handed over, not yet durable and committed
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 Per partition the way of a message is: consumed → its label read alone → held raw in the
 buffer, by label → decoded to Arrow when its label leaves the buffer → appended to the flush's
-open file → the flush landed (files durable, then the offsets committed: finkdl.commit).
-Nothing held is ever committed: a partition taken away is dropped, and its next owner reads
-those alerts again.
+open file → the flush handed to the worker's lander, which lands it off the loop (files
+durable, then the offsets committed: finkdl.commit, workers.landing). Nothing held is ever
+committed: a partition taken away is dropped, and its next owner reads those alerts again.
 """
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from typing import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from finkdl.buffer import Decoder, PartitionBuffer
-from finkdl.commit import land
+from finkdl.buffer import Decoder, Flush, PartitionBuffer
 from finkdl.resume import Resume
 from finkdl.config import DownloadConfig
 from finkdl.conform import conform
@@ -25,7 +24,9 @@ from finkdl.fastdecode import decode_batch
 from finkdl.folder import Folder
 from finkdl.layout import Layout
 from finkdl.stats import PartitionStats, Tally
-from finkdl.writer import Spool
+from finkdl.writer import Spool, WrittenFile
+
+from .landing import Lander, Landing
 
 
 @dataclass
@@ -39,7 +40,9 @@ class Shared:
     runs: Callable[[list, Layout, int], list[tuple[Layout, list]]]  # messages by writer schema
     fit: Callable[[Layout, int, int], None]  # a new writer schema fits the folder, or stops here
     make_room: Callable[[], None]  # the worker's buffers past their budget: spill the largest
-    waiting: Callable[[str], None]  # a commit waits for the broker: tell the display why
+    lander: Lander  # lands flushes off the loop, in order
+    held: Callable[[], None]  # the loop waits for the lander: keep reporting
+    settle: Callable[[], None]  # every flush handed over, durable and committed
     clock: Callable[[], float]
     topic_id: str | None = None  # kept in every file's metadata (finkdl.resume)
 
@@ -54,6 +57,8 @@ class Assigned:
         self.buffer = self._buffer(resume.start)
         self.spool: Spool | None = None
         self.pending_commit = resume.start if resume.commit else None
+        self.generation = 0  # bumped by every rewind: landings of an older one are void
+        self.landing = 0  # flushes handed to the lander, not yet landed
         self.eof = False
         self.last_message = self.watermark_at = now
         self.stats = PartitionStats(
@@ -78,7 +83,10 @@ class Assigned:
         taken = 0
         for layout, run in self.shared.runs(msgs, self.layout, self.partition):
             if layout is not self.layout:  # a file never mixes writer schemas
-                if not self.flush():
+                generation = self.generation
+                self.flush()
+                self.shared.settle()  # committed before a schema that may stop the worker
+                if self.generation != generation:  # refused: the range is read again
                     return taken
                 self.shared.fit(layout, self.partition, run[0].offset())
                 self.layout = layout
@@ -86,8 +94,8 @@ class Assigned:
                 room = self.shared.cfg.flush.max_rows - self.buffer.messages
                 taken += self._hold(run[:room], now)
                 run = run[room:]
-                if run and not self.flush():
-                    return taken
+                if run:
+                    self.flush()
         if self.reached:
             self.shared.consumer.pause([TopicPartition(self.shared.cfg.topic, self.partition)])
         return taken
@@ -121,35 +129,36 @@ class Assigned:
         idle = now - self.last_message
         if self.buffer.should_flush(cfg.flush, now, caught_up, idle, finishing=reached):
             self.flush()
-        if self.buffer.messages == 0 and (reached or (caught_up and idle >= cfg.timeout)):
+        if self.buffer.messages == 0 and not self.landing and (reached or (caught_up and idle >= cfg.timeout)):
             st.state = "done"
         else:
             st.state = "caught up" if caught_up else "fetching"
 
-    def flush(self) -> bool:
-        """Land what the partition holds; False when the group took it away meanwhile (it is
-        then read again from the flush's first offset, by whoever owns it next)."""
+    def flush(self) -> None:
+        """Hand what the partition holds to the lander; the loop commits it once it is durable
+        (``Worker._landed``), or reads its range again if the group refused the commit."""
         if not self.buffer.messages:
-            return True
+            return
         self.stats.state = "writing"
         spool, self.spool = self._spool(), None
+        nbytes = self.buffer.nbytes
         flush = self.buffer.take(self.shared.cfg.topic, self.partition, self._decoder())
-        files = land(flush, spool, self.shared.folder, self.shared.consumer, self.shared.waiting)
-        if files is None:
-            self.rewind(flush.first)
-            return False
+        self.landing += 1
+        self.shared.lander.submit(Landing(self.generation, flush, spool, nbytes), self.shared.held)
+
+    def committed(self, flush: Flush, files: list[WrittenFile]) -> None:
+        """A flush of this partition is durable and committed: count it."""
         st = self.stats
         st.committed = flush.last + 1
         st.written += flush.messages
         st.written_bytes += sum(f.bytes for f in files)
         st.files += len(files)
         st.quarantined += len(flush.bad)
-        self.shared.tally.add(flush, files)
-        return True
 
     def rewind(self, offset: int) -> None:
         """Read a range again (its commit was refused while the group rebalanced)."""
         self.drop()
+        self.generation += 1
         self.buffer = self._buffer(offset)
         self.stats.position = offset
         self.eof = False  # a stale end of partition would mark it done before it is read again

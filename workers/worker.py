@@ -22,21 +22,23 @@ import psutil
 import pyarrow.compute  # noqa: F401
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from finkdl.config import DownloadConfig, WorkerPlan
+from finkdl.commit import make_durable
+from finkdl.config import WorkerPlan
 from finkdl.errors import BrokerError, ExitCode, FinkdlError
 from finkdl.folder import Folder
 from finkdl.kafka import close_within, commit_offset, committed, open_consumer, rebalancing, watermarks
-from finkdl.layout import Layout, layout_for
 from finkdl.resume import resume, stale, stale_error
-from finkdl.schema import looks_like_schema, parse_schema
 from finkdl.stats import PartitionStats, Tally, WorkerFailure, WorkerSnapshot
 from finkdl.output import open_storage
 
+from .landing import Lander, Landings
+from .layouts import Layouts
 from .partition import Assigned, Shared
 
 REPORT_EVERY_S = 0.3
 WATERMARK_EVERY_S = 1.0
 ERROR_SHOWN_S = 15.0  # an error not repeated for this long is over
+SLOW_LANDING_S = 5.0  # a flush landing longer than this is shown as held up
 SPILL_BYTES = 32 * 1024 * 1024  # a worker's buffers past this: the largest label goes to its file
 
 
@@ -87,46 +89,6 @@ class _NoPandas(importlib.abc.MetaPathFinder):
         return None
 
 
-class Layouts:
-    """The layout of each writer schema met, fitted to the folder before any of it is written."""
-
-    def __init__(self, cfg: DownloadConfig, schema_text: str, key_schemas: bool, folder: Folder) -> None:
-        self.cfg, self.key_schemas, self.folder = cfg, key_schemas, folder
-        # The plan checked the first schema strictly and fitted the folder to it.
-        self.first = layout_for(parse_schema(schema_text, "the topic's schema"), cfg, strict=False)
-        self.by_key: dict[bytes, Layout] = {schema_text.encode(): self.first}
-        self.fitted: set[Layout] = {self.first}
-
-    def runs(self, msgs: list, current: Layout, _partition: int) -> list[tuple[Layout, list]]:
-        """Runs of consecutive messages written with one schema."""
-        if not self.key_schemas:
-            return [(current, msgs)] if msgs else []
-        runs: list[tuple[Layout, list]] = []
-        for msg in msgs:
-            current = self._layout(msg.key(), current)
-            if runs and runs[-1][0] is current:
-                runs[-1][1].append(msg)
-            else:
-                runs.append((current, [msg]))
-        return runs
-
-    def _layout(self, key: bytes | None, current: Layout) -> Layout:
-        """The layout of the schema in a message key; the current one for a key holding none."""
-        layout = self.by_key.get(key) if key else None
-        if layout is None and looks_like_schema(key):
-            layout = layout_for(parse_schema(key, "a message key"), self.cfg, strict=False)
-            self.by_key[key] = layout
-        return layout or current
-
-    def fit(self, layout: Layout, partition: int, offset: int) -> None:
-        """A schema met mid-topic widens the folder, or stops the worker here, before anything
-        of it is written: committed offsets stay before it."""
-        if layout not in self.fitted:
-            self.folder.fit(layout.written, layout.part.keys,
-                            f"the schema in the key of partition {partition}'s message at offset {offset}")
-            self.fitted.add(layout)
-
-
 class Worker:
     """The download loop of one consumer; partitions come and go with rebalances."""
 
@@ -155,9 +117,12 @@ class Worker:
     def run(self) -> None:
         consumer, self.trap = open_consumer(self.cfg.connection, **{"client.id": f"finkdl-{self.index}"})
         self.consumer = consumer
+        self.lander = Lander(lambda flush, spool: make_durable(flush, spool, self.folder))
+        self.landings = Landings(self.lander, self.partitions, self.folder, consumer, self.tally,
+                                 self._waiting)
         self.shared = Shared(self.cfg, consumer, self.folder, self.tally, self.layouts.runs,
-                             self.layouts.fit, self._make_room, self._waiting, self.clock,
-                             self.plan.topic_id)
+                             self.layouts.fit, self._make_room, self.lander, self._held,
+                             lambda: self.landings.settle(self._held), self.clock, self.plan.topic_id)
         consumer.subscribe([self.cfg.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_revoke)
         warm_heap(self.plan.warm_bytes)
@@ -167,14 +132,17 @@ class Worker:
                 self._report()
             for assigned in self.partitions.values():  # a graceful stop keeps what was fetched
                 assigned.flush()
+            self.landings.settle(self._held)
             self._report(force=True, state="done" if self._done() else "stopped")
         finally:
-            for assigned in self.partitions.values():  # stopped by an error: no half-written file
+            self.lander.stop()  # stopped by an error: what waits to land is read again later
+            for assigned in self.partitions.values():  # no half-written file
                 assigned.drop()
             self.closing = True
             close_within(consumer)
 
     def _step(self) -> None:
+        self.landings.take()
         if self.paused_for_start and self.started():
             self.paused_for_start = False
             self._resume()
@@ -183,11 +151,7 @@ class Worker:
         starting = self.paused_for_start or not self.assigned
         messages = self.consumer.consume(self.batch_size, timeout=0.05 if starting else 0.2)
         now = self.clock()
-        self.trap.raise_auth(self.cfg.connection)
-        for err in self.trap.take():  # e.g. the broker unreachable: librdkafka retries, we show it
-            self.last_error, self.error_at = err.str(), now
-        if self.last_error and now - self.error_at > ERROR_SHOWN_S:
-            self.last_error = None  # librdkafka says when a connection fails, not when it is back
+        self._note_trouble(now)
         by_partition = defaultdict(list)
         for msg in messages:
             err = msg.error()
@@ -221,6 +185,24 @@ class Worker:
     def _waiting(self, reason: str) -> None:
         """Keep the display current while a commit waits for the broker."""
         self.last_error, self.error_at = reason, self.clock()
+        self._report()
+
+    def _note_trouble(self, now: float) -> None:
+        """What holds the worker up, for the display: librdkafka's errors (the broker
+        unreachable: it retries, we show it), a flush slow to land."""
+        self.trap.raise_auth(self.cfg.connection)
+        for err in self.trap.take():
+            self.last_error, self.error_at = err.str(), now
+        slow = self.lander.busy_for()
+        if slow >= SLOW_LANDING_S:
+            self.last_error, self.error_at = (f"a flush has been landing for {slow:.0f} s (waiting "
+                                              "on the broker or the storage)"), now
+        if self.last_error and now - self.error_at > ERROR_SHOWN_S:
+            self.last_error = None  # librdkafka says when a connection fails, not when it is back
+
+    def _held(self) -> None:
+        """The loop waits for the lander: keep the display current."""
+        self._note_trouble(self.clock())
         self._report()
 
     # --- assignment -----------------------------------------------------------------
@@ -259,6 +241,8 @@ class Worker:
         # every worker holds none for a while (up to the session timeout of members a kill -9
         # left behind), and workers all "done" with nothing would end the run unread.
         self.assigned = False
+        if not self.closing:  # what they handed over is read again by their next owner
+            self.landings.settle(self._held, commit=False)
         for tp in partitions:
             assigned = self.partitions.pop(tp.partition, None)
             if assigned is not None:
@@ -320,4 +304,5 @@ class Worker:
             written_bytes=tally.written_bytes, files=tally.files, quarantined=tally.quarantined,
             labels=dict(tally.labels), cpu_percent=self.process.cpu_percent(None),
             rss=self.process.memory_info().rss, done=done, error=self.last_error,
+            landing_bytes=self.lander.waiting_bytes,
             quarantine_files=list(tally.quarantine_files)))
