@@ -180,6 +180,5 @@ class WorkerPlan:
     schema_text: str
     stop_at: dict[int, int] | None = None  # --limit: absolute end offset per partition
     key_schemas: bool = False  # each message's key holds its schema (livestream style)
-    warm_bytes: int = 0  # heap each worker faults in while its group forms (see warm_heap)
     topic_id: str | None = None  # the topic's Kafka id, kept in every file (finkdl.resume)
     restart: frozenset[int] = frozenset()  # partitions begun again (--start-over): group offset unused

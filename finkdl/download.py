@@ -19,13 +19,6 @@ from .stats import WorkerFailure
 GRACE_S = 9.0  # workers flush and commit within this; with shutdown, the run ends within 10 s
 JOIN_WAIT_S = 10.0
 RECHECK_S = 2.0  # how often to ask the group about partitions no worker of this run finished
-# A worker with this many alerts to read, at least, faults in about its heap at its peak while
-# its consumer group forms (workers.worker.warm_heap); a smaller download is over in moments,
-# and would hold that memory per worker for nothing. None now: a worker then holds only the
-# heap it uses (peak 194 MB on light curves instead of 241), faulted in by its first batches
-# (bench/results.md).
-WARM_BYTES = 0
-WARM_MIN_ALERTS = 2_000
 
 
 def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda v: None,
@@ -39,8 +32,7 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
         return Summary(view, clock() - started, ExitCode.OK)  # known at once: no worker waits
     n_workers = max(1, min(cfg.workers or len(plan.topic.partitions), len(plan.topic.partitions)))
     reports, stop, go = ctx.Queue(), ctx.Event(), ctx.Event()
-    warm = WARM_BYTES if plan.to_fetch >= n_workers * WARM_MIN_ALERTS else 0
-    worker_plan = WorkerPlan(cfg, plan.schema.text, plan.stop_at, plan.key_schemas, warm,
+    worker_plan = WorkerPlan(cfg, plan.schema.text, plan.stop_at, plan.key_schemas,
                              plan.topic_id, frozenset(s.partition for s in plan.started_over))
     procs = [ctx.Process(target=run_worker, args=(worker_plan, i, reports, stop, go),
                          name=f"finkdl-worker-{i}") for i in range(n_workers)]

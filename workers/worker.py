@@ -42,13 +42,6 @@ SLOW_LANDING_S = 5.0  # a flush landing longer than this is shown as held up
 SPILL_BYTES = 32 * 1024 * 1024  # a worker's buffers past this: the largest label goes to its file
 
 
-def warm_heap(nbytes: int, block: int = 1 << 20) -> None:
-    """Fault in the heap a worker's buffers will use while its consumer group forms, with the
-    cores idle, rather than under the first batches: freed, the pages stay in the heap
-    (finkdl.startup.WORKER_MEMORY) and later batches reuse them."""
-    blocks = [bytearray(block) for _ in range(nbytes // block)]
-    del blocks
-
 
 def batch_size(mean_message_bytes: float, target_bytes: int = 4 * 1024 * 1024) -> int:
     """Messages per consume call: large batches spread the Python work of a call over many
@@ -125,7 +118,6 @@ class Worker:
                              lambda: self.landings.settle(self._held), self.clock, self.plan.topic_id)
         consumer.subscribe([self.cfg.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_revoke)
-        warm_heap(self.plan.warm_bytes)
         try:
             while not self.stopping():
                 self._step()
