@@ -14,12 +14,14 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hats_import.catalog.file_readers import InputReader
-
 from ..conform import conform
 from ..partitioning import column
+from .libraries import require
 from .nested import to_nested
 from .position import DEC, RA, Position
+
+require()  # the hats extra, named in one line where it is missing: the reader subclasses its class
+from hats_import.catalog.file_readers import InputReader  # noqa: E402
 
 CHUNK_BYTES = 64 * 2**20  # uncompressed bytes of a chunk, whatever an alert weighs
 
