@@ -6,10 +6,12 @@ import json
 import os
 import random
 import shutil
+import uuid
 from pathlib import Path
 
 import fastavro
 import numpy as np
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
@@ -29,10 +31,11 @@ from finkdl.errors import ConfigError, ExitCode  # noqa: E402
 from finkdl.folder import Folder  # noqa: E402
 from finkdl.layout import layout_for  # noqa: E402
 from finkdl.local import generator  # noqa: E402
+from finkdl.s3client import arrow_filesystem  # noqa: E402
 from finkdl.schema import parse_schema  # noqa: E402
 from finkdl.storage import LocalDisk  # noqa: E402
 
-from conftest import SHARED, run_finkdl, write_flush  # noqa: E402
+from conftest import BUCKET, SHARED, run_finkdl, write_flush  # noqa: E402
 
 LSST_SAMPLE = ("lsst/alerts-lsst-2026-03.avro", "lsst/schema-lsst-ftransfer-2026-03-18.json")
 
@@ -210,6 +213,38 @@ def test_bad_input_is_one_line_an_exit_code_and_nothing_changed(first, tmp_path)
                                            "ztf alerts")
     assert sorted((p, p.stat().st_mtime_ns) for p in catalog.rglob("*")) == stamp
     assert not (tmp_path / "new").exists() and os.listdir(not_hats) == ["notes.txt"]
+
+
+@pytest.mark.broker
+def test_a_folder_in_a_bucket_is_read_from_the_bucket_into_a_local_catalog(
+        topic_factory, finkdl, s3env, tmp_path, scheduler):
+    """``finkdl hats s3://…`` as a user runs it (a local cluster: its workers, processes of
+    their own, read the bucket with the AWS variables they inherit), then the same folder
+    added again on the module's cluster: nothing added."""
+    topic = topic_factory(1500, partitions=3)
+    url = f"s3://{BUCKET}/hats-{uuid.uuid4().hex[:8]}/alerts"
+    assert finkdl(topic, url, "--partition-by", "finkclass").returncode == 0
+    stored = ds.dataset(url.removeprefix("s3://"), filesystem=arrow_filesystem(s3env.endpoint),
+                        format="parquet", partitioning="hive").to_table(columns=["candid"])
+    catalog = tmp_path / "catalog"
+    done = run_finkdl("hats", url, str(catalog), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"built {catalog}: 1,500 alerts in ")
+    df = lsdb.read_hats(catalog).compute()
+    assert len(df) == stored.num_rows == 1500
+    assert sorted(df["candid"].tolist()) == sorted(stored["candid"].to_pylist())
+    assert set(df["finkclass"].dropna()) <= set(generator.FINKCLASSES) | {"(null)"}
+    again = run_hats(HatsConfig(url, catalog, scheduler=scheduler))
+    assert (again.added, again.skipped, again.total) == (0, 1500, 1500)
+
+
+def test_a_catalog_in_object_storage_is_refused_in_one_line(tmp_path):
+    done = run_finkdl("hats", str(tmp_path / "alerts"), f"s3://{BUCKET}/catalog", cwd=tmp_path)
+    assert done.returncode == ExitCode.USAGE and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"error: s3://{BUCKET}/catalog: the catalog is written to a folder of a local or shared "
+        "file system, not to object storage (OUTDIR may be s3://)"]
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/fink is not present")

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import OutputError
 from .existing import Existing
 from .fresh import import_arguments

@@ -40,7 +40,7 @@ def position_for(survey: Survey, schema: pa.Schema, ra: str | None = None,
     for flag, path in (("--ra", chosen.ra), ("--dec", chosen.dec)):
         if not path:
             raise ConfigError(f"finkdl knows no sky position of {survey.title} alerts",
-                              hint=f"name the columns with --ra and --dec")
+                              hint="name the columns with --ra and --dec")
         kind = field_type(schema, path)
         if kind is None:
             raise ConfigError(f"the alerts have no column {path} to read the sky position from",

@@ -11,7 +11,7 @@ DEFAULT_ORDER = 8  # pixels down to 14′ across; see README for why not hats-im
 class HatsConfig:
     """What ``finkdl hats`` was asked to do."""
 
-    outdir: Path
+    outdir: str | Path  # a folder, or s3://bucket/prefix (read through pyarrow's S3)
     catalog: Path
     name: str | None = None
     highest_order: int | None = None  # None: the catalog's, or DEFAULT_ORDER for a new one

@@ -6,37 +6,39 @@ with alerts that have no position is refused before anything is written.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from ..errors import ConfigError
 from ..look.alerts import Alerts, open_alerts, scan
 from ..surveys import Survey
 from .nested import nested_schema
 from .position import DEC, RA, Position, position_for
-from .reader import FolderReader
+from .reader import Files, FolderReader, uncompressed
+
+FOOTERS = 8  # files whose footers are read at once
 
 
 @dataclass(frozen=True)
 class Source:
     """The alerts of a folder, ready for hats-import."""
 
-    outdir: Path
+    outdir: str  # a folder, or s3://bucket/prefix
     survey: Survey
     position: Position
     schema: pa.Schema  # the catalog's columns, without hats' _healpix_29
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # as hats-import is given them (s3://bucket/key in S3)
     rows: int
     bytes_per_row: int  # uncompressed, as Parquet counts it
     reader: FolderReader
 
 
-def open_source(outdir: Path, ra: str | None = None, dec: str | None = None) -> Source:
+def open_source(outdir: str | Path, ra: str | None = None, dec: str | None = None) -> Source:
     """The folder at ``outdir`` as hats-import's input, or a ConfigError saying why not."""
     alerts = open_alerts(outdir)
     position = position_for(alerts.survey, alerts.dataset.schema, ra, dec)
@@ -45,12 +47,14 @@ def open_source(outdir: Path, ra: str | None = None, dec: str | None = None) -> 
     schema = pa.schema(list(nested_schema(data)) + list(labels) + [pa.field(RA, pa.float64()),
                                                      pa.field(DEC, pa.float64())])
     rows = check_positions(alerts, position)
-    files = tuple(sorted(f.path for f in alerts.dataset.get_fragments()))
-    per_file = {f.path: ds.get_partition_keys(f.partition_expression)
+    opener = files_of(alerts)
+    per_file = {opener.name(f.path): ds.get_partition_keys(f.partition_expression)
                 for f in alerts.dataset.get_fragments()}
-    size = sum(_uncompressed(path) for path in files)
-    reader = FolderReader(schema, data, per_file, position)
-    return Source(outdir, alerts.survey, position, schema, files, rows,
+    files = tuple(sorted(per_file))
+    with ThreadPoolExecutor(FOOTERS) as pool:  # in S3 each footer costs two round trips
+        size = sum(pool.map(lambda name: uncompressed(opener.open(name)), files))
+    reader = FolderReader(schema, data, per_file, position, opener)
+    return Source(alerts.outdir, alerts.survey, position, schema, files, rows,
                   max(1, size // max(1, rows)), reader)
 
 
@@ -74,9 +78,13 @@ def check_positions(alerts: Alerts, position: Position) -> int:
     return rows
 
 
-def _uncompressed(path: str) -> int:
-    meta = pq.ParquetFile(path).metadata
-    return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+def files_of(alerts: Alerts) -> Files:
+    """How the folder's files are opened, here and on the Dask workers."""
+    from ..objectstore import ObjectStore  # boto3 itself is imported only to read s3://
+
+    if isinstance(alerts.storage, ObjectStore):
+        return Files(s3=True, endpoint=alerts.storage.endpoint)
+    return Files()
 
 
 def default_threshold(bytes_per_row: int, pixel_bytes: int = 512 * 2**20) -> int:

@@ -9,12 +9,13 @@ import click
 from ..catalog.build import run_hats
 from ..catalog.settings import DEFAULT_ORDER, HatsConfig, Outcome
 from ..errors import ConfigError
+from ..output import location
 from .common import CONTEXT, handle_errors
 
 
 @click.command("hats", context_settings=CONTEXT)
-@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
-@click.argument("catalog", type=click.Path(path_type=Path))
+@click.argument("outdir")  # plain text: a Path would make s3://b/p s3:/b/p
+@click.argument("catalog")
 @click.option("--name", help="The catalog's name in its properties [default: CATALOG's folder name].")
 @click.option("--ra", help="Column of the right ascension, dotted when nested [default: the "
               "survey's: candidate.ra; diaSource.ra].")
@@ -29,21 +30,30 @@ from .common import CONTEXT, handle_errors
 @click.option("--progress/--no-progress", default=None,
               help="Progress bars on stderr [default: when it is a terminal].")
 @handle_errors
-def hats_command(outdir: Path, catalog: Path, name: str | None, ra: str | None, dec: str | None,
+def hats_command(outdir: str, catalog: str, name: str | None, ra: str | None, dec: str | None,
                  highest_order: int | None, pixel_threshold: int | None, scheduler: str | None,
                  progress: bool | None) -> None:
     """Build a HATS catalog (LSDB's format) of the alerts in OUTDIR, or add them to CATALOG.
 
-    A CATALOG that exists gets the alerts it does not hold yet; the pixels they do not touch
-    are not rewritten, and the new version replaces the old one only once it is whole.
+    OUTDIR is a folder or s3://BUCKET/PREFIX; CATALOG is a folder. A CATALOG that exists gets
+    the alerts it does not hold yet; the pixels they do not touch are not rewritten, and the
+    new version replaces the old one only once it is whole.
     """
-    for path in (outdir, catalog):
-        if "://" in str(path):
-            raise ConfigError(f"{path}: finkdl hats reads and writes local folders")
-    config = HatsConfig(outdir, catalog, name, highest_order, pixel_threshold, ra, dec,
-                        scheduler, sys.stderr.isatty() if progress is None else progress)
+    check_places(outdir, catalog)
+    config = HatsConfig(location(outdir), Path(catalog), name, highest_order, pixel_threshold,
+                        ra, dec, scheduler, sys.stderr.isatty() if progress is None else progress)
     click.echo(summary(run_hats(config)))
     click.echo(f"open it with: lsdb.read_hats({str(catalog)!r})")
+
+
+def check_places(outdir: str, catalog: str) -> None:
+    """A ConfigError for a place finkdl hats cannot use: the catalog is switched to its next
+    version by a rename, which object storage does not have."""
+    if "://" in catalog:
+        raise ConfigError(f"{catalog}: the catalog is written to a folder of a local or shared "
+                          "file system, not to object storage (OUTDIR may be s3://)")
+    if "://" in outdir and not outdir.startswith("s3://"):
+        raise ConfigError(f"{outdir}: finkdl hats reads a folder or s3://BUCKET/PREFIX")
 
 
 def summary(outcome: Outcome) -> str:
