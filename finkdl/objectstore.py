@@ -99,15 +99,15 @@ class ObjectStore:
     # The Storage protocol
 
     def check_writable(self) -> None:
-        """Prove the bucket reachable and writable before any alert is fetched (few retries:
-        a wrong endpoint is told in seconds)."""
-        client = self._client(attempts=2)
+        """Prove the bucket reachable and writable before any alert is fetched: few retries
+        to reach it (a wrong endpoint is told in seconds), then all of them to write (a server
+        that answered is busy, not wrong, when it says 503 SlowDown)."""
         with self._failing("reach"):
-            client.head_bucket(Bucket=self.bucket)
+            self._client(attempts=2).head_bucket(Bucket=self.bucket)
         probe = f"{self._listed}.finkdl-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         with self._failing("write into"):
-            client.put_object(Bucket=self.bucket, Key=probe, Body=b"")
-            client.delete_object(Bucket=self.bucket, Key=probe)
+            self._client().put_object(Bucket=self.bucket, Key=probe, Body=b"")
+            self._client().delete_object(Bucket=self.bucket, Key=probe)
 
     def free_space(self) -> int | None:
         return None

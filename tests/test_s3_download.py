@@ -21,6 +21,7 @@ from finkdl.verify import verify
 
 import versions
 from conftest import BUCKET, run_finkdl
+from s3proxy import SlowDownProxy
 
 pytestmark = pytest.mark.broker
 ARRAY_ROUNDS = range(10 if os.environ.get("FINKDL_SOAK") == "1" else 1)
@@ -77,6 +78,22 @@ def test_a_download_into_a_bucket_is_exact_and_every_reader_reads_it_back(
     assert again.returncode == 0 and _keys(url) == keys  # nothing twice
     shown = run_finkdl("show", url)
     assert shown.returncode == 0 and "3,000" in shown.stdout, shown.stderr
+
+
+def test_a_server_answering_503_slowdown_is_retried_with_backoff_and_the_download_is_exact(
+        topic_factory, finkdl, s3env):
+    """A busy S3 answers writes 503 SlowDown, here the first three in a row (the startup
+    probe's every try but the last) and every third after: the run backs off and tries again,
+    probe, uploads and folder schema alike, rather than failing, and writes every alert once."""
+    topic = topic_factory(3000, partitions=3)
+    url = _url()
+    with SlowDownProxy(s3env.endpoint, first=3, every=3) as proxy:
+        done = finkdl(topic, url, "--partition-by", "finkclass", env={"AWS_ENDPOINT_URL": proxy.endpoint})
+    assert done.returncode == 0, done.stderr
+    assert proxy.refused > 3 and proxy.seen > proxy.refused, (proxy.seen, proxy.refused)
+    report = verify(url)  # through the server itself, not the proxy
+    assert report.ok and report.rows == 3000 and not report.duplicates, report
+    assert _uploads(url) == []
 
 
 def test_kill_9_during_uploads_then_rerun_is_exact_and_leaves_no_unfinished_upload(
