@@ -63,6 +63,7 @@ class Output:
     newest_mtime: float | None
     error: str | None = None
     most_files_per_label: int = 0  # finkdl names: the most files one (Kafka partition, label) got
+    bytes: int = 0
 
 
 def tree_rss(root: psutil.Process) -> dict[int, int]:
@@ -156,7 +157,8 @@ def read_output(outdir: Path) -> Output:
     newest = max((os.stat(f).st_mtime for f in files), default=None)
     per_label = Counter((os.path.dirname(f), r.partition) for f in files
                         if (r := parse_file_name(os.path.basename(f))) is not None)
-    return Output(len(files), rows, newest, None, max(per_label.values(), default=0))
+    return Output(len(files), rows, newest, None, max(per_label.values(), default=0),
+                  sum(os.stat(f).st_size for f in files))
 
 
 def last_line(path: Path) -> str:

@@ -8,6 +8,8 @@ topic measures, with the same partitions and number of processes:
   plain Parquet (no compression, statistics, labels or fsync): what writing Parquet costs;
 * ``finkdl download``;
 * fink-client's ``finkctl transfer``, installed from PyPI into its own virtualenv;
+* ``lightcurve-s3``: finkdl into a bucket of a local S3 server (SeaweedFS) against finkdl to
+  local disk, the server's own PUT throughput as its ceiling (bench/s3.py);
 * with ``--baseline DIR``, another finkdl installed in DIR (``pip install --target DIR``),
   e.g. an earlier commit's, run the same way: a row to compare CPU and memory against.
 
@@ -45,8 +47,9 @@ from finkdl.local import generator
 from finkdl.local.broker import KAFKA_VERSION, LocalBroker
 from finkdl.processes import WORKER_MEMORY
 
+import s3
 from fink_client_tool import FinkClient, install
-from measure import Measurement, read_output, run_measured
+from measure import Measurement, Output, read_output, run_measured
 from samples import CASES, schema_and_values
 
 BENCH = Path(__file__).resolve().parent
@@ -93,6 +96,7 @@ class Workload:
     partition_by: str
     workers: tuple[int, ...]
     compare: bool
+    storage: str = "disk"  # "s3": finkdl to disk, to a local S3 server, and the server's ceiling
 
 
 WORKLOADS = [
@@ -101,6 +105,7 @@ WORKLOADS = [
     Workload("cutouts-finkclass", CUTOUTS, "finkclass", (CUTOUTS.partitions,), True),
     Workload("lsst-time", LSST, "time", (LSST.partitions,), True),
     Workload("scaling", LIGHTCURVE, "finkclass", (1, 2, 4), False),
+    Workload("lightcurve-s3", LIGHTCURVE, "finkclass", (LIGHTCURVE.partitions,), False, "s3"),
 ]
 
 
@@ -134,6 +139,7 @@ class Result:
     note: str = ""
     most_files_per_label: int = 0
     cpu_seconds: float | None = None  # user + system of every process of the run
+    bytes: int = 0  # of the files written
 
     @property
     def rate(self) -> float | None:
@@ -156,6 +162,12 @@ class Bench:
         self.topics: dict[str, Topic] = {}
         self.finkdl_runs: dict[tuple[str, str, int], Result] = {}
         self.finkdl = Path(sys.executable).with_name("finkdl")
+        self.s3: s3.LocalS3Server | None = None  # started by the first S3 workload
+
+    def s3_server(self) -> s3.LocalS3Server:
+        if self.s3 is None:
+            self.s3 = s3.start_server(self.workdir)
+        return self.s3
 
     def topic(self, spec: TopicSpec) -> Topic:
         """The topic of a spec, produced (and its ceiling and floor measured) on first use."""
@@ -202,23 +214,48 @@ class Bench:
         return self.finkdl_runs[key]
 
     def _finkdl_once(self, topic: Topic, partition_by: str, workers: int,
-                     baseline: bool = False) -> Result:
+                     baseline: bool = False, to_s3: bool = False) -> Result:
         """This checkout's finkdl (or the one installed in --finkdl's folder), or with
         ``baseline`` the one installed in --baseline's: found first on the module path, the rest
-        of this virtualenv is shared."""
+        of this virtualenv is shared. ``to_s3``: into a bucket of the local S3 server."""
         run = self._run_dir("finkdl")
         tool = BASELINE if baseline else "finkdl"
         folder = self.installs[tool]
         program = [sys.executable, "-m", "finkdl"] if folder else [str(self.finkdl)]
-        cmd = [*program, "download", topic.name, "--outdir", str(run / "out"),
+        outdir = s3.url_for(run) if to_s3 else str(run / "out")
+        cmd = [*program, "download", topic.name, "--outdir", outdir,
                "--servers", self.broker.servers, "--group-id", _group("finkdl"),
                "--partition-by", partition_by, "--workers", str(workers), "--survey", topic.spec.survey,
                "--timeout", str(self.timeout), "--progress", "quiet"]
-        env = {**os.environ, "HOME": str(run / "home")}
+        env = s3.environment(self.s3_server(), run) if to_s3 else dict(os.environ)
+        env["HOME"] = str(run / "home")
         if folder:  # and not the current folder, which -m would put first
             env.update(PYTHONPATH=str(folder), PYTHONSAFEPATH="1")
         m = run_measured(cmd, run / "logs", env=env, limit_s=RUN_LIMIT_S)
-        return self._downloaded(tool, workers, m, run, topic.produced)
+        out = s3.read_s3_output(self.s3_server(), outdir) if to_s3 else None
+        return self._downloaded(f"{tool} → S3" if to_s3 else tool, workers, m, run, topic.produced, out)
+
+    def disk_and_s3(self, topic: Topic, partition_by: str, procs: int
+                    ) -> tuple[Result, Result, Result]:
+        """finkdl to disk and to the local S3 server, runs alternating, then the server's PUT
+        ceiling for as many bytes in as many objects as finkdl wrote there."""
+        disk, bucket = [], []
+        for _ in range(SHORT_RUNS):
+            disk.append(self._finkdl_once(topic, partition_by, procs))
+            bucket.append(self._finkdl_once(topic, partition_by, procs, to_s3=True))
+        disk_run, s3_run = median_of(disk), median_of(bucket)
+        if not s3_run.files:
+            return disk_run, s3_run, Result("S3 PUT ceiling", 0, None, 0, None, None, None, "no objects")
+        ceiling = median_of_ceilings([s3.put_ceiling(self.s3_server(), s3_run.files, s3_run.bytes, procs)
+                                      for _ in range(SHORT_RUNS)])
+        per_alert = s3_run.bytes / max(1, s3_run.alerts)
+        note = (f"{ceiling.objects} objects of {ceiling.bytes / ceiling.objects / MB:,.1f} MB, "
+                f"{ceiling.threads} threads (boto3): {ceiling.bytes_per_s / MB:,.0f} MB/s of Parquet "
+                f"= alerts/s at finkdl's {per_alert:,.0f} B an alert")
+        result = Result("S3 PUT ceiling", 1, ceiling.seconds * s3_run.alerts * per_alert
+                        / ceiling.bytes, s3_run.alerts, ceiling.objects, None, None, note)
+        console.log(f"  S3 PUT ceiling: {ceiling.bytes_per_s / MB:,.0f} MB/s")
+        return disk_run, s3_run, result
 
     def side_by_side(self, topic: Topic, partition_by: str, procs: int
                      ) -> tuple[Result, Result | None, Result | None]:
@@ -249,14 +286,15 @@ class Bench:
         m = run_measured(cmd, run / "logs", env=env, limit_s=RUN_LIMIT_S)
         return self._downloaded("fink-client", consumers, m, run, topic.produced)
 
-    def _downloaded(self, tool: str, procs: int, m: Measurement, run: Path, produced: int) -> Result:
+    def _downloaded(self, tool: str, procs: int, m: Measurement, run: Path, produced: int,
+                    out: Output | None = None) -> Result:
         """A downloader's result: time runs to its newest file, not to its idle exit."""
-        out = read_output(run / "out")
+        out = out or read_output(run / "out")
         seconds = out.newest_mtime - m.started if out.newest_mtime is not None else None
         notes = [m.failure(), out.error, "no output file" if not out.files and not out.error else None,
                  _count_note(out.rows, produced, "rows on disk")]
         result = Result(tool, procs, seconds, out.rows, out.files, m.peak_rss, m.peak_process_rss,
-                        _join(notes), out.most_files_per_label, m.cpu_seconds)
+                        _join(notes), out.most_files_per_label, m.cpu_seconds, out.bytes)
         self._done(result, run)
         return result
 
@@ -297,6 +335,10 @@ def median_of(runs: list[Result]) -> Result:
         peak_process_rss=max(r.peak_process_rss or 0 for r in runs) or None,
         cpu_seconds=cpus[len(cpus) // 2] if len(cpus) == len(runs) else None,
         note=f"median of {len(runs)} runs: {times} s{cpu_note}")
+
+
+def median_of_ceilings(runs: list[s3.Ceiling]) -> s3.Ceiling:
+    return sorted(runs, key=lambda c: c.seconds)[len(runs) // 2]
 
 
 def _short(result: Result) -> bool:
@@ -359,7 +401,7 @@ def table_rows(workload: Workload, topic: Topic, finkdl_results: list[Result],
     results += [r for r in (baseline, fink_client) if r]
     rows = []
     for r in results:
-        is_finkdl = r.tool in ("finkdl", BASELINE)
+        is_finkdl = r.tool.startswith("finkdl")
         rows.append([
             workload.name, r.tool, str(r.procs),
             f"{r.seconds:.1f}" if r.seconds is not None else "—",
@@ -512,15 +554,21 @@ def main() -> None:
     broker = LocalBroker(workdir / "kafka")
     rows: list[list[str]] = []
     measured: dict[str, tuple[Topic, Result, Result | None, Result | None]] = {}
+    s3_targets: list[str] = []
     divisor = args.divisor or (QUICK_DIVISOR if args.quick else 1)
+    bench = Bench(broker, workdir, fink, divisor, args.timeout, args.baseline, args.finkdl)
     try:
         broker.start()
-        bench = Bench(broker, workdir, fink, divisor, args.timeout, args.baseline, args.finkdl)
         for workload in selected:
             console.log(f"[bold]{workload.name}[/]")
             topic = bench.topic(workload.topic)
             fink_client = baseline = None
-            if workload.compare:
+            if workload.storage == "s3":
+                disk, bucket, ceiling = bench.disk_and_s3(topic, workload.partition_by,
+                                                          workload.topic.partitions)
+                finkdl_results = [disk, bucket, ceiling]
+                s3_targets.append(s3.target_line(workload.name, disk.rate, bucket.rate, ceiling.rate))
+            elif workload.compare:
                 finkdl, fink_client, baseline = bench.side_by_side(topic, workload.partition_by,
                                                                    workload.topic.partitions)
                 finkdl_results = [finkdl]
@@ -531,10 +579,12 @@ def main() -> None:
             rows += table_rows(workload, topic, finkdl_results, fink_client, baseline)
     finally:
         broker.remove()
+        if bench.s3 is not None:
+            bench.s3.remove()
         if not any(workdir.iterdir()):
             workdir.rmdir()
     print_table(rows)
-    targets = check_targets(measured, list(bench.finkdl_runs.values()))
+    targets = check_targets(measured, list(bench.finkdl_runs.values())) + s3_targets
     for line in targets:
         print(line)
     write_markdown(rows, results_header(bench, fink), targets)

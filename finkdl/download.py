@@ -25,7 +25,7 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
              clock: Callable[[], float] = time.monotonic) -> Summary:
     """Run a whole download; returns its summary (errors of workers are in it, not raised)."""
     started = clock()
-    ctx = worker_context()
+    ctx = worker_context(str(cfg.outdir).startswith("s3://"))
     plan = make_plan(cfg)
     view = RunView(cfg, plan, started=started, now=clock())
     if plan.to_fetch == 0 and not any(p.commit for p in plan.partitions):

@@ -40,7 +40,7 @@ from .storage import DataFile
 
 PART_SIZE = 16 << 20   # multipart part, and the size from which a file goes up in parts
 THREADS = 8            # parts in flight: memory held by uploads is at most THREADS × PART_SIZE
-ATTEMPTS = 10          # tries of a request before it fails (backoff between, 503 SlowDown too)
+ATTEMPTS = 10          # retries of a request after its first try (backoff between, 503 SlowDown too)
 UPLOAD = "upload-"     # token of a temporary that stands for an unfinished multipart upload
 
 

@@ -20,17 +20,20 @@ WORKER_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(64 * 1024 * 1024),  # see _worker
                  "ARROW_DEFAULT_MEMORY_POOL": "system"}
 
 
-def worker_context() -> mp.context.BaseContext:
+def worker_context(object_storage: bool = False) -> mp.context.BaseContext:
     """Worker processes forked from a fresh interpreter (not a fork of the threaded front
-    end) that also imported the main module, which every spawned child would import again.
-    Where there is no fork server, each worker is spawned and imports on its own. Idempotent.
+    end) that also imported the main module, which every spawned child would import again,
+    and, for an ``object_storage`` output, boto3 (finkdl.s3preload). Where there is no fork
+    server, each worker is spawned and imports on its own. Idempotent: the first call's server
+    stays.
     """
     _worker_memory()
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     from multiprocessing import forkserver
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["__main__", WORKER_MODULE])
+    ctx.set_forkserver_preload(["__main__", WORKER_MODULE]
+                               + (["finkdl.s3preload"] if object_storage else []))
     saved = os.environ.get("PYTHONSAFEPATH")
     os.environ["PYTHONSAFEPATH"] = "1"  # for the server only: see the module's docstring
     try:

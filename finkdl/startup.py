@@ -16,11 +16,17 @@ def _single_threaded_numpy() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
+def _writes_to_object_storage(argv: list[str]) -> bool:
+    """An s3:// output folder on the command line (``--outdir s3://…``, ``-outdir=s3://…``):
+    the worker server then loads boto3 too. A guess before parsing, for speed only."""
+    return any(arg.startswith("s3://") or "=s3://" in arg for arg in argv[1:])
+
+
 def main() -> None:
     """``finkdl``."""
     _single_threaded_numpy()
     if sys.argv[1:2] in (["download"], ["transfer"]):
-        worker_context()
+        worker_context(_writes_to_object_storage(sys.argv))
     from .cli import main as cli
     cli()
 
@@ -28,6 +34,6 @@ def main() -> None:
 def fink_datatransfer() -> None:
     """``fink_datatransfer``: fink-client's command line, which always downloads."""
     _single_threaded_numpy()
-    worker_context()
+    worker_context(_writes_to_object_storage(sys.argv))
     from .cli import fink_datatransfer as cli
     cli()
