@@ -5,6 +5,7 @@ The one place that tells them apart: everything else works through the ``Storage
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Mapping
 
@@ -24,9 +25,12 @@ def open_storage(outdir: str | Path, env: Mapping[str, str] = os.environ) -> Sto
     For S3, ``FINKDL_SPOOL`` names the local folder files are written in before their upload
     (default: the temporary folder), ``FINKDL_S3_PART_MB`` the size of an upload's parts and
     ``FINKDL_S3_THREADS`` how many go up at once: memory held by uploads is at most their
-    product."""
+    product. The S3 client's setup starts at once on a thread, to overlap what comes first
+    (a download's questions to Kafka)."""
     if str(outdir).startswith("s3://"):
         from .objectstore import PART_SIZE, THREADS, ObjectStore  # boto3: only for s3:// outputs
+        from .s3client import warm
+        threading.Thread(target=warm, name="finkdl-s3-setup", daemon=True).start()
         spool = env.get("FINKDL_SPOOL")
         return ObjectStore(str(outdir), Path(spool) if spool else None,
                            part_size=_number(env, "FINKDL_S3_PART_MB", PART_SIZE >> 20, 5) << 20,

@@ -172,12 +172,12 @@ def make_plan(cfg: DownloadConfig) -> RunPlan:
     if cfg.fmt == "avro" and (cfg.columns or cfg.drop_columns or cfg.drop_cutouts):
         raise ConfigError("--columns, --drop-columns and --drop-cutouts apply to Parquet output: "
                           "Avro files keep each alert's own bytes", hint="drop --format avro, or those options")
+    storage = open_storage(cfg.outdir)  # first: its setup overlaps the questions to Kafka
     offsets = topic_offsets(cfg.connection, cfg.topic, cfg.timeout)
     info = TopicInfo(cfg.topic, [o.partition for o in offsets])
     tid = topic_id(cfg.connection, cfg.topic, cfg.timeout)
     schema, source = find_schema(cfg.connection, cfg.topic, cfg.timeout, cfg.schema_file)
     layout = layout_for(schema, cfg)
-    storage = open_storage(cfg.outdir)
     storage.check_writable()
     if not storage.several_writers_safe() and group_members(cfg.connection, cfg.timeout):
         raise OutputError(f"{storage.url} does not honour conditional writes (If-None-Match, If-Match), "

@@ -79,12 +79,18 @@ def _aws_environment() -> frozenset[tuple[str, str]]:
 
 
 def warm() -> None:
-    """Import boto3 and load the S3 service's description into this process's session: done
-    by the worker server before it forks workers writing to object storage, instead of by
-    each of them (~0.5 s of CPU a worker). A client with placeholder keys, never used: no
-    credential is looked up here."""
-    _session(_aws_environment()).client("s3", region_name=DEFAULT_REGION,
-                                        aws_access_key_id="-", aws_secret_access_key="-")
+    """Import boto3 and load the S3 service's description into this process's session (~0.5 s
+    of CPU): by the worker server before it forks workers writing to object storage, instead
+    of by each of them, and on a thread of the front end while it asks Kafka about the topic.
+    A client with placeholder keys, never used: no credential is looked up here. It never
+    fails: boto3 missing or broken is told by the first real request, in one line."""
+    try:
+        session = _session(_aws_environment())
+        with _CREATING:
+            session.client("s3", region_name=DEFAULT_REGION, aws_access_key_id="-",
+                           aws_secret_access_key="-")
+    except Exception:  # noqa: BLE001 - see above
+        pass
 
 
 def status(exc: BaseException) -> tuple[int | None, str]:
