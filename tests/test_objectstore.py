@@ -193,7 +193,7 @@ def test_a_missing_bucket_is_one_line(s3env, tmp_path):
 
 
 def test_an_endpoint_that_does_not_answer_is_one_line_within_seconds(s3env, tmp_path, monkeypatch):
-    from finkdl.local.broker import free_port
+    from finkdl.local.service import free_port
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     started = time.monotonic()
     with pytest.raises(OutputError) as silent:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,6 +23,7 @@ from typing import Callable
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ..errors import BrokerError
+from .service import LocalService, free_port
 from .jars import KAFKA_VERSION, cache_dir, kafka_jars  # noqa: F401 (cache_dir: bench, tools)
 
 _LOG4J = """Configuration:
@@ -32,12 +32,6 @@ _LOG4J = """Configuration:
   Loggers:
     Root: {level: WARN, AppenderRef: [{ref: out}]}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
@@ -145,13 +139,15 @@ def _tls_with_keytool(folder: Path, files: TlsFiles) -> None:
         _run_tool(cmd, "make TLS certificates")
 
 
-class LocalBroker:
+class LocalBroker(LocalService):
     """Start, wait for, and stop one KRaft Kafka node. Use as a context manager.
 
     ``secure=True`` adds a SASL_PLAINTEXT and a SASL_SSL listener (SCRAM-SHA-512, as on
     Fink's servers) and creates the SCRAM user ``scram_user`` when the storage is formatted;
     the default stays PLAINTEXT only, so ordinary tests start as fast as possible.
     """
+
+    stop_grace_s = 30.0
 
     def __init__(self, workdir: Path | None = None, version: str = KAFKA_VERSION, *,
                  secure: bool = False, scram_user: str = "alice",
@@ -283,34 +279,8 @@ class LocalBroker:
         raise BrokerError(f"the local Kafka broker did not start within {timeout:.0f} s "
                           f"(see {self.workdir}/broker.log)")
 
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def restart(self, pause_s: float = 0.0) -> None:
-        """Stop, stay down ``pause_s`` seconds, start again on the same ports and data."""
-        self.stop()
-        time.sleep(pause_s)
-        self.start()
-
     def create_topic(self, name: str, partitions: int) -> None:
         admin = AdminClient({"bootstrap.servers": self.servers, "log_level": 0})
         futures = admin.create_topics([NewTopic(name, partitions, 1)])
         for future in futures.values():
             future.result(30)
-
-    def __enter__(self) -> "LocalBroker":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)

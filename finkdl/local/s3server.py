@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from ..errors import OutputError
-from .broker import free_port
+from .service import LocalService, free_port
 
 GRPC_OFFSET = 10_000  # SeaweedFS's default gRPC port is the HTTP port plus this
 
@@ -51,7 +51,7 @@ def _port_pair() -> int:
     raise OutputError("no free pair of ports for the local S3 server's admin")
 
 
-class LocalS3Server:
+class LocalS3Server(LocalService):
     """Start, wait for, and stop one SeaweedFS S3 server. Use as a context manager."""
 
     def __init__(self, workdir: Path | None = None, buckets: tuple[str, ...] = ("finkdl-test",), *,
@@ -134,28 +134,3 @@ class LocalS3Server:
         raise OutputError(f"the local S3 server did not start within {timeout:.0f} s "
                           f"(see {self.workdir}/weed.log)")
 
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def restart(self, pause_s: float = 0.0) -> None:
-        """Stop, stay down ``pause_s`` seconds, start again on the same ports and data."""
-        self.stop()
-        time.sleep(pause_s)
-        self.start()
-
-    def __enter__(self) -> "LocalS3Server":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
