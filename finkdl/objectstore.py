@@ -36,7 +36,7 @@ from . import s3conditional as conditional
 from .errors import OutputError
 from .naming import META_DIR, parse_file_name, temporary_name, temporary_range
 from .s3client import RangedFile, connect, endpoint_from_env, output_error, parse_url, status
-from .storage import DataFile
+from .storage import DataFile, write_whole
 
 PART_SIZE = 16 << 20   # multipart part, and the size from which a file goes up in parts
 THREADS = 8            # parts in flight: memory held by uploads is at most THREADS × PART_SIZE
@@ -180,16 +180,7 @@ class ObjectStore:
 
     def write_durably(self, path: Path, write: Callable[[BinaryIO], None]) -> int:
         """A whole object written by ``write`` (through the spool) and published; gives its size."""
-        tmp = self.new_file(path)
-        try:
-            with open(tmp, "wb") as f:
-                write(f)
-                size = f.tell()
-            self.publish([(tmp, path)])
-        except BaseException:
-            self.delete([tmp])
-            raise
-        return size
+        return write_whole(self, path, write)
 
     def delete(self, paths: Iterable[Path]) -> None:
         """Objects deleted, spool temporaries removed, unfinished uploads aborted."""

@@ -198,17 +198,8 @@ class LocalDisk:
 
     def write_durably(self, path: Path, write: Callable[[BinaryIO], None]) -> int:
         """A whole file written by ``write`` and published; gives its size."""
-        tmp = self.new_file(path)
-        try:
-            with self._failing(path.parent):
-                with open(tmp, "wb") as f:
-                    write(f)
-                    size = f.tell()
-            self.publish([(tmp, path)])
-        except BaseException:
-            self.delete([tmp])
-            raise
-        return size
+        with self._failing(path.parent):
+            return write_whole(self, path, write)
 
     def delete(self, paths: Iterable[Path]) -> None:
         for path in paths:
@@ -266,6 +257,22 @@ class LocalDisk:
             yield
         except OSError as exc:
             raise _output_error(folder, exc) from exc
+
+
+def write_whole(storage: Storage, path: Path, write: Callable[[BinaryIO], None]) -> int:
+    """What every storage's ``write_durably`` does: ``write`` fills a local temporary (a file
+    beside ``path``, or in the object store's spool), which is then published under ``path``;
+    a failure removes the temporary. Gives the size."""
+    tmp = storage.new_file(path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            size = f.tell()
+        storage.publish([(tmp, path)])
+    except BaseException:
+        storage.delete([tmp])
+        raise
+    return size
 
 
 def _output_error(folder: Path, exc: OSError) -> OutputError:
