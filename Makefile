@@ -20,6 +20,7 @@ bench: $(STAMP) broker-jars
 	@# PYTHONDONTWRITEBYTECODE is set: else every finkdl run compiles finkdl first (~0.1 s)
 	$(BIN)/python -m compileall -q finkdl workers
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/hats.py
 
 demo: $(STAMP) broker-jars
 	$(BIN)/finkdl demo
