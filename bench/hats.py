@@ -2,8 +2,9 @@
 and a later download added to a catalog against rebuilding it.
 
 One run starts a local Kafka broker in a temporary folder and produces two topics of
-generated light-curve alerts, as two of Fink's nightly topics: N alerts, then N/10 more (new
-ids, other positions). ``finkdl download`` takes the first into OUTDIR1 and the second into
+generated light-curve alerts, as two of Fink's nightly topics: N alerts over the whole sky,
+then N/10 more (new ids) from a later night, which, like a real night of ZTF, covers part of
+the sky only (NIGHT_SKY: a quarter of the catalog's 12 order-0 pixels). ``finkdl download`` takes the first into OUTDIR1 and the second into
 OUTDIR2, and each of the following is measured as its own process tree (wall time, CPU
 seconds of every process, peak RSS; bench/measure.py):
 
@@ -40,6 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+import fastavro
 from rich.console import Console
 from rich.table import Table
 
@@ -65,6 +67,14 @@ PARTITIONS = 4
 FIRST_ID = 10**12  # generator.values' first candid
 RUN_LIMIT_S = 3600.0
 MB = 1_000_000
+# The second topic's sky: RA 0-45 deg, Dec -30-+30 deg. The first topic is spread over the whole
+# sky (the generator's positions), and a catalog of it is 12 pixels of order 0 at finkdl's
+# default threshold; a second topic as spread touches all 12, so adding it rewrites every pixel
+# file and is no quicker than a rebuild (the previous run: 132 s against 126 s). A real next
+# night of ZTF covers the fields observed that night, part of the sky: this band (6 % of the
+# sky) falls in 3 of the 12 pixels (0, 4 and 8), a quarter, and adding it should leave the other
+# 9 files untouched.
+NIGHT_SKY = (0.0, 45.0, -30.0, 30.0)  # RA from, to; Dec from, to (degrees)
 
 console = Console(stderr=True, highlight=False)
 
@@ -108,11 +118,17 @@ class HatsBench:
         self.sizes: list[int] = []  # bytes of each topic's alerts, as produced
         (workdir / "home").mkdir(exist_ok=True)
 
-    def topic(self, n: int, seed: int, first_id: int) -> str:
+    def topic(self, n: int, seed: int, first_id: int,
+              sky: tuple[float, float, float, float] | None = None) -> str:
         name = f"ftransfer_ztf_2026-11-{27 + seed}_{uuid.uuid4().int % 10**6:06d}"
-        console.log(f"producing {n:,} light-curve alerts to {name} ({PARTITIONS} partitions)")
+        where = "the whole sky" if sky is None else _sky(sky)
+        console.log(f"producing {n:,} light-curve alerts to {name} ({PARTITIONS} partitions, "
+                    f"{where})")
         self.broker.create_topic(name, PARTITIONS)
-        schema, values = schema_and_values("lightcurve", n, seed)
+        if sky is None:
+            schema, values = schema_and_values("lightcurve", n, seed)
+        else:
+            schema, values = night_values(n, seed, sky)
         produced = generator.produce_values(self.broker.servers, name, schema,
                                             renumbered(values, first_id, self.sizes), PARTITIONS)
         assert produced == n, (produced, n)
@@ -156,6 +172,38 @@ class HatsBench:
                    _join(notes)), m
 
 
+def night_values(n: int, seed: int, sky: tuple[float, float, float, float]
+                 ) -> tuple[dict, Iterator[bytes]]:
+    """bench/samples.py's light-curve alerts (generator.values with its pool) with every
+    position in ``sky``: the candidate's ``ra``/``dec`` and its history's (which repeat them),
+    scaled from the generator's whole sky (RA 0-360, Dec -90-+90, both uniform) into the band."""
+    ra0, ra1, dec0, dec1 = sky
+    schema = generator.ztf_schema(slim=True, cutouts=False)
+    parsed = fastavro.parse_schema(schema)
+    tails = []
+    for record in generator.alerts(min(n, POOL), slim=True, cutouts=False, seed=seed):
+        cand = record["candidate"]
+        ra = (ra0 + cand["ra"] / 360 * (ra1 - ra0)) % 360
+        dec = dec0 + (cand["dec"] + 90) / 180 * (dec1 - dec0)
+        for point in [cand, *(record["prv_candidates"] or [])]:
+            if point is not None:
+                point["ra"], point["dec"] = ra, dec
+        head = 1 + len(long_bytes(record["candid"]))
+        tails.append(generator.encode(parsed, record)[head:])
+    return schema, (b"\x00" + long_bytes(FIRST_ID + i) + tails[i % len(tails)] for i in range(n))
+
+
+def sky_pixels(sky: tuple[float, float, float, float], order: int = 0) -> list[int]:
+    """The HEALPix pixels of an order that a band of the sky falls in (a fine grid of it)."""
+    import numpy as np
+    from hats.pixel_math.healpix_shim import radec2pix
+
+    ra0, ra1, dec0, dec1 = sky
+    ra, dec = np.meshgrid(np.linspace(ra0, ra1, 400, endpoint=False) % 360,
+                          np.linspace(dec0, dec1, 400, endpoint=False))
+    return sorted(set(radec2pix(order, ra.ravel(), dec.ravel()).tolist()))
+
+
 def check_catalog(catalog: Path, expected: int) -> tuple[str, int | None]:
     """The catalog as LSDB opens it: its ids, counted, and its pixels."""
     import lsdb
@@ -193,11 +241,14 @@ def pixel_files(catalog: Path) -> dict[str, tuple[int, int]]:
 
 
 def rewritten_note(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> str:
-    same = sum(1 for path, stat in after.items() if before.get(path) == stat)
-    written = len(after) - same
+    changed = sorted(path for path, stat in after.items() if before.get(path) != stat)
+    same = len(after) - len(changed)
     gone = len(set(before) - set(after))
-    return (f"{written:,} of {len(after):,} pixel files written, {same:,} left as they were "
-            f"(same inode and mtime)" + (f", {gone:,} split into children" if gone else ""))
+    npix = [m.group(1) for m in (re.search(r"Npix=(\d+)", path) for path in changed) if m]
+    npix.sort(key=int)
+    which = f" (Npix {', '.join(npix)})" if npix and len(npix) < len(after) else ""
+    return (f"{len(changed):,} of {len(after):,} pixel files rewritten{which}, {same:,} left "
+            f"untouched (same inode and mtime)" + (f", {gone:,} split into children" if gone else ""))
 
 
 STAGE = re.compile(r"(\w[\w ]*?)\s*:\s*100%\|[^\[]*\[(?:(\d+):)?(\d+):(\d+)<")
@@ -274,10 +325,17 @@ def main() -> None:
                         f"[finkdl's default: {DEFAULT_ORDER}]")
     parser.add_argument("--timeout", type=float, default=5.0,
                         help="seconds finkdl download waits for new alerts before finishing [5]")
+    parser.add_argument("--night-sky", default=",".join(f"{v:g}" for v in NIGHT_SKY),
+                        metavar="RA0,RA1,DEC0,DEC1",
+                        help="the second topic's band of the sky in degrees, or 'all' for the "
+                        "whole sky [%(default)s: 3 of the 12 order-0 pixels]")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args()
     n = 50_000 if args.quick else args.alerts
     n_next = n // 10
+    sky = None if args.night_sky == "all" else tuple(float(v) for v in args.night_sky.split(","))
+    if sky is not None and (len(sky) != 4 or not (sky[0] < sky[1] and -90 <= sky[2] < sky[3] <= 90)):
+        parser.error("--night-sky takes RA0,RA1,DEC0,DEC1 (RA0 < RA1, -90 <= DEC0 < DEC1 <= 90) or 'all'")
     options = [f"--pixel-threshold={args.pixel_threshold}"] if args.pixel_threshold else []
     options += [f"--highest-order={args.highest_order}"] if args.highest_order is not None else []
 
@@ -291,7 +349,7 @@ def main() -> None:
     try:
         broker.start()
         first = bench.topic(n, seed=1, first_id=FIRST_ID)
-        second = bench.topic(n_next, seed=2, first_id=FIRST_ID + n)
+        second = bench.topic(n_next, seed=2, first_id=FIRST_ID + n, sky=sky)
         rows.append(bench.download("finkdl download, 1st topic → OUTDIR1", first, out1, n))
         rows.append(bench.download("finkdl download, 2nd topic → OUTDIR2", second, out2, n_next))
 
@@ -320,7 +378,7 @@ def main() -> None:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print_table(rows)
-    write_markdown(rows, header(n, n_next, options, bench.sizes, outdir_mb))
+    write_markdown(rows, header(n, n_next, options, bench.sizes, outdir_mb, sky))
     console.log(f"table written to {RESULTS}")
 
 
@@ -349,12 +407,16 @@ def print_table(rows: list[Row]) -> None:
     out.print(table)
 
 
-def header(n: int, n_next: int, options: list[str], sizes: list[int], outdir_mb: float) -> str:
+def header(n: int, n_next: int, options: list[str], sizes: list[int], outdir_mb: float,
+           sky: tuple[float, float, float, float] | None) -> str:
     command = " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cluster = local_cluster_options(Path("."))
     import hats_import
     import lsdb
+    where = ("in RA and Dec over the whole sky" if sky is None else
+             f"in {_sky(sky)} only (a later night's fields: order-0 pixels "
+             f"{', '.join(map(str, sky_pixels(sky)))} of the 12)")
     return (f"# finkdl hats benchmark\n\n`{command}` — {date}\n\n"
             f"{os.cpu_count()} CPUs ({cluster['n_workers']} usable: Dask workers of "
             f"{cluster['memory_limit'] / 2**30:.1f} GiB), {platform.system()} {platform.machine()}, "
@@ -362,8 +424,9 @@ def header(n: int, n_next: int, options: list[str], sizes: list[int], outdir_mb:
             f"finkdl {finkdl.__version__}, hats-import {hats_import.__version__}, "
             f"lsdb {lsdb.__version__}; finkdl hats options: {' '.join(options) or 'defaults'}.\n\n"
             f"Topics: {n:,} generated light-curve alerts (ZTF, histories of 40-70 detections; "
-            f"{POOL:,} distinct alerts repeated with new ids, bench/samples.py), then {n_next:,} "
-            f"more of other ids and positions, uniform in RA and Dec over the whole sky, "
+            f"{POOL:,} distinct alerts repeated with new ids, bench/samples.py), uniform in RA "
+            f"and Dec over the whole sky, then {n_next:,} more of other ids and positions, "
+            f"uniform {where}, "
             f"{PARTITIONS} partitions each ({sum(sizes) / (n + n_next) / 1000:,.1f} kB an alert "
             f"in Avro); "
             f"OUTDIR1 ended with {outdir_mb:,.0f} MB of Parquet (both topics).")
@@ -383,11 +446,14 @@ so a flat copy with top-level `ra`/`dec` and the label as a column (pyarrow's
 `write_dataset`, files of 100,000 rows), then hats-import's pipeline over it with
 `file_reader="parquet"`, on a local Dask cluster of finkdl's size (one single-threaded worker
 per core, 80 % of the memory shared), with the highest order and pixel threshold finkdl chose.
-The extension's rewritten pixels are counted from the pixel files' inodes and mtimes before
-and after: a file left as it was is a hard link to the previous version's. The rebuild needs
-a folder holding both downloads (`finkdl hats` takes one OUTDIR): the second topic was
-downloaded into OUTDIR1 as well, as a folder holds several topics. Every catalog was opened
-with `lsdb.read_hats(..., columns=["candid"])` and its ids counted.
+The second topic is a later night's: its positions (`candidate.ra`/`candidate.dec` and its
+history's, which repeat them) are the generator's scaled into a band of the sky (`--night-sky`),
+as a night of ZTF covers only the fields observed that night, so adding it touches some of the
+catalog's pixels. The extension's rewritten pixels are counted from the pixel files' inodes and
+mtimes before and after: a file left untouched is a hard link to the previous version's.
+The rebuild needs a folder holding both downloads (`finkdl hats` takes one OUTDIR): the
+second topic was downloaded into OUTDIR1 as well, as a folder holds several topics. Every
+catalog was opened with `lsdb.read_hats(..., columns=["candid"])` and its ids counted.
 """
 
 
@@ -405,6 +471,11 @@ def write_markdown(rows: list[Row], head: str) -> None:
 def _with_note(row: Row, note: str) -> Row:
     return Row(row.what, row.seconds, row.alerts, row.cpu_seconds, row.peak_rss, row.pixels,
                _join([row.note, note]))
+
+
+def _sky(sky: tuple[float, float, float, float]) -> str:
+    ra0, ra1, dec0, dec1 = sky
+    return f"RA {ra0:g}-{ra1:g} deg and Dec {dec0:+g} to {dec1:+g} deg"
 
 
 def _count(count: int, expected: int, what: str) -> str | None:
