@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from finkdl.local.broker import cache_dir
+from finkdl.local.jars import cache_dir
 
 INSTALL_TIMEOUT_S = 900
 

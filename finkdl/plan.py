@@ -38,7 +38,7 @@ class RunPlan:
     stop_at: dict[int, int] | None
     topic_id: str | None = None
     started_over: list[Stale] = field(default_factory=list)  # --start-over: these begin again
-    set_aside: Path | None = None  # where their earlier files went
+    set_aside: str | None = None  # where their earlier files went, as the user names places
 
     @property
     def key_schemas(self) -> bool:
@@ -60,12 +60,12 @@ def split_limit(lags: dict[int, int], limit: int) -> dict[int, int]:
     while remaining > 0 and open_parts:
         fair = max(1, remaining // len(open_parts))
         next_open = []
-        for lag, p in open_parts:
-            take = min(fair, lag - share[p], remaining)
+        for backlog, p in open_parts:
+            take = min(fair, backlog - share[p], remaining)
             share[p] += take
             remaining -= take
-            if share[p] < lag:
-                next_open.append((lag, p))
+            if share[p] < backlog:
+                next_open.append((backlog, p))
             if remaining == 0:
                 break
         open_parts = next_open
@@ -195,7 +195,7 @@ def make_plan(cfg: DownloadConfig) -> RunPlan:
         raise stale_error(cfg.topic, storage.url, found)
     replaced = [f for s in found for f in by_partition[s.partition]]
     if replaced:
-        aside = set_aside(storage, replaced)
+        aside = storage.url_of(set_aside(storage, replaced))  # s3://…, not the spool
         for s in found:
             by_partition[s.partition] = []
     restart = {s.partition for s in found}

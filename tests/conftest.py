@@ -5,10 +5,12 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from finkdl.local import generator
 from finkdl.local.broker import LocalBroker
@@ -47,6 +49,23 @@ def make_topic(broker, n: int, partitions: int = 3, survey: str = "ztf", schema:
     else:
         generator.produce(broker.servers, name, schema, records, partitions)
     return name
+
+
+def recreate_topic(broker, topic: str, partitions: int, n: int) -> None:
+    """Delete ``topic`` and create it again under its name with ``n`` new alerts."""
+    admin = AdminClient({"bootstrap.servers": broker.servers})
+    admin.delete_topics([topic])[topic].result()
+    deadline = time.monotonic() + 30
+    while topic in admin.list_topics(timeout=5).topics and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for _ in range(50):  # the broker may still be removing it
+        try:
+            broker.create_topic(topic, partitions)
+            break
+        except Exception:
+            time.sleep(0.3)
+    generator.produce_values(broker.servers, topic, generator.ztf_schema(slim=True, cutouts=False),
+                             generator.values(n, slim=True, cutouts=False, seed=1), partitions)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from finkdl.s3client import arrow_filesystem
 from finkdl.verify import verify
 
 import versions
-from conftest import BUCKET, run_finkdl
+from conftest import BUCKET, make_topic, recreate_topic, run_finkdl
 from s3proxy import SlowDownProxy
 
 pytestmark = pytest.mark.broker
@@ -230,3 +230,22 @@ def test_a_prefix_holding_alerts_of_a_conflicting_schema_is_refused_in_one_line(
     assert "'candidate.isdiffpos' is string in the folder" in refused.stderr
     assert refused.stderr.count("error:") == 1 and "Traceback" not in refused.stderr
     assert _keys(url) == keys  # nothing of the other topic written
+
+
+def test_a_recreated_topic_started_over_in_a_bucket_says_where_in_the_bucket_its_old_files_went(
+        broker, finkdl, s3env):
+    """The message names the s3:// place the earlier files were moved to (not the local spool),
+    the new topic is downloaded exactly, and readers skip what was set aside."""
+    topic = make_topic(broker, 400, partitions=2)
+    url = _url()
+    assert finkdl(topic, url).returncode == 0
+    recreate_topic(broker, topic, 2, 200)
+    refused = finkdl(topic, url)
+    assert refused.returncode == ExitCode.STALE, refused.stderr
+    again = finkdl(topic, url, "--start-over")
+    assert again.returncode == 0, again.stderr
+    said = "".join(again.stderr.split())  # rich may fold the long line anywhere
+    assert f"setasidein{url}/_finkdl/set-aside/" in said
+    assert [k for k in _keys(url) if "/_finkdl/set-aside/" in k and "set-aside-part-" in k]
+    report = verify(url)
+    assert report.ok and report.rows == 200

@@ -6,22 +6,19 @@ a group offset past the topic's end; each stops with exit code 10 and writes not
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from finkdl.errors import ExitCode
-from finkdl.local import generator
 from finkdl.naming import file_name, parse_file_name
 from finkdl.resume import SET_ASIDE, Stale, aside_path, stale
 from finkdl.storage import DataFile
 from finkdl.verify import verify
 
-from conftest import make_topic, run_finkdl
+from conftest import make_topic, recreate_topic, run_finkdl
 
 PARTITIONS = 2
 
@@ -67,23 +64,6 @@ def test_a_file_set_aside_keeps_its_sub_folder_and_leaves_readers_globs():
 
 
 # --- against the real broker ---------------------------------------------------------------
-def _recreate(broker, topic: str, n: int) -> None:
-    """Delete ``topic`` and create it again under its name with ``n`` new alerts."""
-    admin = AdminClient({"bootstrap.servers": broker.servers})
-    admin.delete_topics([topic])[topic].result()
-    deadline = time.monotonic() + 30
-    while topic in admin.list_topics(timeout=5).topics and time.monotonic() < deadline:
-        time.sleep(0.2)
-    for _ in range(50):  # the broker may still be removing it
-        try:
-            broker.create_topic(topic, PARTITIONS)
-            break
-        except Exception:
-            time.sleep(0.3)
-    generator.produce_values(broker.servers, topic, generator.ztf_schema(slim=True, cutouts=False),
-                             generator.values(n, slim=True, cutouts=False, seed=1), PARTITIONS)
-
-
 def _snapshot(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
@@ -94,7 +74,7 @@ def test_a_topic_recreated_under_its_name_stops_the_rerun_then_start_over_is_exa
         second, broker, finkdl, tmp_path):
     topic = make_topic(broker, 600, partitions=PARTITIONS)
     assert finkdl(topic, tmp_path).returncode == 0
-    _recreate(broker, topic, second)
+    recreate_topic(broker, topic, PARTITIONS, second)
     before = _snapshot(tmp_path)
 
     refused = finkdl(topic, tmp_path)

@@ -130,7 +130,7 @@ def run_with_progress(cfg: DownloadConfig, mode: str, interval: float) -> Summar
         storage = open_storage(cfg.outdir)
         with Live(console=err_console, refresh_per_second=4, transient=False,
                   get_renderable=lambda: render(latest[-1], storage.free_space())
-                  if latest else "finkdl: connecting…") as _live:
+                  if latest else "finkdl: connecting…"):
             return download(cfg, on_update=lambda view: latest[:1].clear() or latest.append(view))
     if mode in ("plain", "json"):
         last = [0.0]
@@ -159,7 +159,8 @@ def print_summary(summary: Summary, quiet: bool = False, spell: Callable[[str], 
     if plan.started_over:
         parts = ", ".join(str(s.partition) for s in plan.started_over)
         first = plan.started_over[0]
-        then = (f"the files they had here are set aside in {plan.set_aside}" if plan.set_aside
+        then = (f"the files they had here are set aside in {plan.set_aside} (kept until you "
+                "delete it; readers skip it)" if plan.set_aside
                 else "read again from their first offset")
         out.print(f"[yellow]started over:[/] partition{'s' if len(plan.started_over) > 1 else ''} "
                   f"{parts} of {cfg.topic} (partition {first.partition}: {escape(first.why)}); {then}")

@@ -24,7 +24,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from ..errors import BrokerError
 from .service import LocalService, free_port
-from .jars import KAFKA_VERSION, cache_dir, kafka_jars  # noqa: F401 (cache_dir: bench, tools)
+from .jars import KAFKA_VERSION, kafka_jars
 
 _LOG4J = """Configuration:
   Appenders:
