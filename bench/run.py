@@ -527,7 +527,12 @@ the three); so is fink-client where its first run took less than a minute (packe
 cutouts), else it runs once. finkdl's and fink-client's runs alternate, so that both meet the
 machine's speed as it drifts from minute to minute. The raw ceiling and floor are measured once
 per topic, a finkdl run with the same topic, partitioning and workers once (scaling's 4-worker
-row is the lightcurve-finkclass run when both are selected).
+row is the lightcurve-finkclass run when both are selected). lightcurve-s3 downloads its topic
+with finkdl to local disk ("finkdl") and into a bucket of a local SeaweedFS server ("finkdl → S3";
+its end is its newest object's LastModified, which S3 gives to the second, plus 0.5 s), runs
+alternating; "S3 PUT ceiling" is the server taking as many objects and bytes as finkdl wrote
+from boto3's transfer manager alone (as many threads as finkdl's workers upload with), shown
+as the alerts/s it would carry at finkdl's bytes of Parquet an alert.
 """
 
 
