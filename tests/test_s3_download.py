@@ -45,10 +45,18 @@ def _uploads(url: str) -> list[str]:
 
 def test_a_download_into_a_bucket_is_exact_and_every_reader_reads_it_back(
         topic_factory, finkdl, s3env, tmp_path):
+    """pandas (the summary's line), pyarrow, polars and DuckDB read the bucket's copy with the
+    rows, ids and nulls of the same topic downloaded to a disk."""
     topic = topic_factory(3000, partitions=3)
     url = _url()
     done = finkdl(topic, url, "--partition-by", "finkclass")
     assert done.returncode == 0, done.stderr
+    on_disk = finkdl(topic, tmp_path / "disk", "--partition-by", "finkclass",
+                     group=f"disk-{uuid.uuid4().hex[:8]}")
+    assert on_disk.returncode == 0, on_disk.stderr
+    disk = ds.dataset(tmp_path / "disk", format="parquet", partitioning="hive").to_table()
+    ids, nulls = sorted(disk["candid"].to_pylist()), disk["snn_sn_vs_all"].null_count
+    assert len(ids) == 3000 and 0 < nulls < 3000
     assert f"files in {url}" in done.stderr
     report = verify(url)
     assert report.ok and report.rows == 3000 and report.ids.checked == {"candid": 3000}
@@ -58,21 +66,24 @@ def test_a_download_into_a_bucket_is_exact_and_every_reader_reads_it_back(
 
     # The read line the summary prints, run as printed, in a fresh interpreter.
     line = next(text for text in done.stderr.splitlines() if text.startswith("read them with: "))
-    code = f"import pandas; df = {line.removeprefix('read them with: ')}; print(len(df), df['candid'].nunique())"
+    code = (f"import pandas; df = {line.removeprefix('read them with: ')}; "
+            "print(df['snn_sn_vs_all'].isna().sum(), *sorted(df['candid']))")
     read = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert read.stdout.split() == ["3000", "3000"], read.stderr
+    assert read.stdout.split() == [str(nulls), *map(str, ids)], read.stderr
 
     dataset = ds.dataset(url.removeprefix("s3://"), filesystem=arrow_filesystem(s3env.endpoint),
                          format="parquet", partitioning="hive")
-    assert dataset.count_rows() == 3000
+    table = dataset.to_table(columns=["candid", "snn_sn_vs_all"])
+    assert sorted(table["candid"].to_pylist()) == ids and table["snn_sn_vs_all"].null_count == nulls
     polars = pytest.importorskip("polars")
     options = {"aws_endpoint_url": s3env.endpoint, "aws_allow_http": "true", "aws_region": "us-east-1",
                "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
                "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"]}
     frame = polars.read_parquet(f"{url}/**/part-*.parquet", hive_partitioning=True, storage_options=options)
-    assert frame.height == 3000 and frame["candid"].n_unique() == 3000
+    assert frame["candid"].sort().to_list() == ids and frame["snn_sn_vs_all"].null_count() == nulls
     duckdb = pytest.importorskip("duckdb")  # through pyarrow: DuckDB's own httpfs is fetched online
-    assert duckdb.sql("select count(distinct candid) from dataset").fetchall() == [(3000,)]
+    assert [r[0] for r in duckdb.sql("select candid from dataset order by 1").fetchall()] == ids
+    assert duckdb.sql("select count(*) from dataset where snn_sn_vs_all is null").fetchall() == [(nulls,)]
 
     again = finkdl(topic, url, "--partition-by", "finkclass")
     assert again.returncode == 0 and _keys(url) == keys  # nothing twice
