@@ -3,6 +3,7 @@ the connection options and the parsing of comma-separated lists."""
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 from pathlib import Path
 
@@ -25,7 +26,12 @@ def label_help() -> str:
 
 
 def handle_errors(func):
-    """The one place where errors become a one-line message and an exit code."""
+    """The one place where errors become a one-line message and an exit code.
+
+    Whatever the outcome, what the command left is collected before the interpreter's
+    teardown: Arrow's readers keep threads of their own until their objects are freed, and one
+    still running when the interpreter tears Arrow down aborts a process that had done all its
+    work ("terminate called without an active exception", exit -6; apache/arrow#34314)."""
     @functools.wraps(func)
     def wrapper(*args, traceback: bool = False, **kwargs):
         try:
@@ -40,6 +46,8 @@ def handle_errors(func):
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(ExitCode.INTERRUPTED)
+        finally:
+            gc.collect()
     return click.option("--traceback", is_flag=True, help="Show a full traceback on errors.")(wrapper)
 
 
