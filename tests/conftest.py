@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -12,11 +13,18 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from finkdl.buffer import PartitionBuffer
+from finkdl.config import Connection, DownloadConfig
+from finkdl.decode import decode_values
+from finkdl.folder import Folder
+from finkdl.layout import layout_for
 from finkdl.local import generator
+from finkdl.schema import parse_schema
 from finkdl.local.broker import LocalBroker
 from finkdl.storage import LocalDisk
 from finkdl.writer import Spool
 
+LSST_SAMPLE = ("lsst/alerts-lsst-2026-03.avro", "lsst/schema-lsst-ftransfer-2026-03-18.json")
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fink"
 _counter = itertools.count()
 
@@ -107,6 +115,26 @@ def write_flush(outdir: Path, flush, part, fmt: str, schema_text: str, schema=No
     """A flush's files written as a worker writes them, without a broker (no commit)."""
     return Spool(LocalDisk(outdir), flush.topic, flush.partition, flush.first, part, fmt,
                  schema_text).finish(flush, schema)
+
+
+def write_folder(outdir: Path, schema_json: dict, records: list[dict], survey: str,
+                 partition_by: str = "none", topic: str = "ftransfer_ztf_2026-11-28_1") -> Path:
+    """``records`` as one flush of partition 0 of ``topic``, written as a worker writes it
+    (the folder's schema widened first, as a download does)."""
+    schema = parse_schema(json.dumps(schema_json), "test")
+    layout = layout_for(schema, DownloadConfig(topic=topic, outdir=outdir, survey=survey,
+                                               partition_by=partition_by,
+                                               connection=Connection("127.0.0.1:9", "g")))
+    values = [generator.encode(schema.parsed, r) for r in records]
+    decode = lambda v: decode_values(v, schema, layout.decoded)  # noqa: E731
+    buf = PartitionBuffer(first=0, part=layout.part)
+    buf.add(values, list(range(len(values))), [None] * len(values), [0] * len(values), now=0.0,
+            labelled=decode(values))
+    folder = Folder(LocalDisk(outdir))
+    folder.fit(layout.written, layout.part.keys, "these alerts")
+    with folder.writing() as folder_schema:
+        write_flush(outdir, buf.take(topic, 0, decode), layout.part, "parquet", schema.text, folder_schema)
+    return outdir
 
 
 BUCKET = "finkdl-test"  # made by the session's S3 server

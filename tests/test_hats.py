@@ -21,43 +21,15 @@ lsdb = pytest.importorskip("lsdb", reason="the hats extra (lsdb) is not installe
 from astropy import units as u  # noqa: E402
 from astropy.coordinates import SkyCoord  # noqa: E402
 
-from finkdl.buffer import PartitionBuffer  # noqa: E402
 from finkdl.catalog import extend as extend_module  # noqa: E402
 from finkdl.catalog.build import run_hats  # noqa: E402
 from finkdl.catalog.settings import HatsConfig  # noqa: E402
-from finkdl.config import Connection, DownloadConfig  # noqa: E402
-from finkdl.decode import decode_values  # noqa: E402
 from finkdl.errors import ConfigError, ExitCode  # noqa: E402
-from finkdl.folder import Folder  # noqa: E402
-from finkdl.layout import layout_for  # noqa: E402
 from finkdl.local import generator  # noqa: E402
 from finkdl.s3client import arrow_filesystem  # noqa: E402
-from finkdl.schema import parse_schema  # noqa: E402
-from finkdl.storage import LocalDisk  # noqa: E402
 
-from conftest import BUCKET, SHARED, run_finkdl, write_flush  # noqa: E402
+from conftest import BUCKET, LSST_SAMPLE, SHARED, run_finkdl, write_folder  # noqa: E402
 
-LSST_SAMPLE = ("lsst/alerts-lsst-2026-03.avro", "lsst/schema-lsst-ftransfer-2026-03-18.json")
-
-
-def write_folder(outdir: Path, schema_json: dict, records: list[dict], survey: str,
-                 partition_by: str, topic: str) -> Path:
-    """``records`` as one flush written as a worker writes it, the folder's schema first."""
-    schema = parse_schema(json.dumps(schema_json), "test")
-    layout = layout_for(schema, DownloadConfig(topic=topic, outdir=outdir, survey=survey,
-                                               partition_by=partition_by,
-                                               connection=Connection("127.0.0.1:9", "g")))
-    values = [generator.encode(schema.parsed, r) for r in records]
-    decode = lambda v: decode_values(v, schema, layout.decoded)  # noqa: E731
-    buf = PartitionBuffer(first=0, part=layout.part)
-    buf.add(values, list(range(len(values))), [None] * len(values), [0] * len(values), now=0.0,
-            labelled=decode(values))
-    folder = Folder(LocalDisk(outdir))
-    folder.fit(layout.written, layout.part.keys, "these alerts")
-    with folder.writing() as folder_schema:
-        write_flush(outdir, buf.take(topic, 0, decode), layout.part, "parquet", schema.text,
-                    folder_schema)
-    return outdir
 
 
 def ztf_records(n: int, start: int, ra: tuple[float, float], dec: tuple[float, float],

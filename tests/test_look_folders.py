@@ -13,49 +13,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finkdl.buffer import PartitionBuffer
-from finkdl.config import Connection, DownloadConfig
-from finkdl.decode import decode_values
 from finkdl.errors import ConfigError, ExitCode, NotFoundError
 from finkdl.local import generator
-from finkdl.folder import Folder
-from finkdl.layout import layout_for
-from finkdl.schema import parse_schema
-from finkdl.storage import LocalDisk
 from finkdl.look.alerts import ignored_note, open_alerts
 from finkdl.look.lightcurves import LightCurve, light_curve
 from finkdl.look.photometry import PHOTOMETRY
 from finkdl.look.summary import sections, summarize
 from finkdl.surveys import ZTF
 
-from conftest import SHARED, run_finkdl, write_flush
+from conftest import LSST_SAMPLE, SHARED, run_finkdl, write_folder
 
 plots = pytest.importorskip("finkdl.look.plots")  # the show extra
 stamps = pytest.importorskip("finkdl.look.stamps")
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-LSST_SAMPLE = ("lsst/alerts-lsst-2026-03.avro", "lsst/schema-lsst-ftransfer-2026-03-18.json")
 needs_samples = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/fink is not present")
-
-
-def write_folder(outdir: Path, schema_json: dict, records: list[dict], survey: str,
-                 partition_by: str = "none", topic: str = "ftransfer_ztf_2026-11-28_1") -> Path:
-    """``records`` as one flush of partition 0 of ``topic``, written as a worker writes it
-    (the folder's schema widened first, as a download does)."""
-    schema = parse_schema(json.dumps(schema_json), "test")
-    layout = layout_for(schema, DownloadConfig(topic=topic, outdir=outdir, survey=survey,
-                                               partition_by=partition_by,
-                                               connection=Connection("127.0.0.1:9", "g")))
-    values = [generator.encode(schema.parsed, r) for r in records]
-    decode = lambda v: decode_values(v, schema, layout.decoded)  # noqa: E731
-    buf = PartitionBuffer(first=0, part=layout.part)
-    buf.add(values, list(range(len(values))), [None] * len(values), [0] * len(values), now=0.0,
-            labelled=decode(values))
-    folder = Folder(LocalDisk(outdir))
-    folder.fit(layout.written, layout.part.keys, "these alerts")
-    with folder.writing() as folder_schema:
-        write_flush(outdir, buf.take(topic, 0, decode), layout.part, "parquet", schema.text, folder_schema)
-    return outdir
 
 
 def ztf_folder(outdir: Path, n: int = 300, classes: int = 4, seed: int = 1) -> tuple[Path, list[dict]]:
