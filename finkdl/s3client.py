@@ -83,14 +83,19 @@ def warm() -> None:
     of CPU): by the worker server before it forks workers writing to object storage, instead
     of by each of them, and on a thread of the front end while it asks Kafka about the topic.
     A client with placeholder keys, never used: no credential is looked up here. It never
-    fails: boto3 missing or broken is told by the first real request, in one line."""
+    fails: boto3 missing or broken is told by the first real request, in one line. Once per
+    session: the storage is opened more than once in a run."""
     try:
-        session = _session(_aws_environment())
-        with _CREATING:
-            session.client("s3", region_name=DEFAULT_REGION, aws_access_key_id="-",
-                           aws_secret_access_key="-")
+        _load_description(_aws_environment())
     except Exception:  # noqa: BLE001 - see above
         pass
+
+
+@functools.lru_cache(maxsize=4)
+def _load_description(environment: frozenset[tuple[str, str]]) -> None:
+    with _CREATING:
+        _session(environment).client("s3", region_name=DEFAULT_REGION, aws_access_key_id="-",
+                                     aws_secret_access_key="-")
 
 
 def status(exc: BaseException) -> tuple[int | None, str]:
