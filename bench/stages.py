@@ -33,6 +33,7 @@ from finkdl.processes import WORKER_MEMORY
 from finkdl.resume import Resume
 from finkdl.stats import Tally
 from finkdl.workers import partition, worker
+from finkdl.workers.landing import Lander
 from samples import CASES, prepared
 
 CPU: dict[str, float] = defaultdict(float)
@@ -62,7 +63,6 @@ def instrument() -> None:
     writer._ParquetSink.add = timed("Parquet (encode, compress, write)", writer._ParquetSink.add)
     writer._ParquetSink.close = timed("Parquet footer, close", writer._ParquetSink.close)
     storage.LocalDisk.publish = timed("fsync, rename", storage.LocalDisk.publish)
-    commit.commit_offset = timed("commit (stub)", commit.commit_offset)
 
 
 class Message:
@@ -113,11 +113,8 @@ def run(case: str, partition_by: str, n: int, outdir: Path) -> tuple[int, float]
     parts = dict(cfg=cfg, consumer=consumer, folder=folder, tally=Tally(), make_room=make_room,
                  runs=lambda m, lay, p: [(lay, m)] if m else [], fit=lambda *a: None,
                  waiting=lambda reason: None, held=lambda: None, clock=time.monotonic)
-    lander = None
-    if "lander" in {f.name for f in dataclasses.fields(partition.Shared)}:  # flushes land off the loop
-        from finkdl.workers.landing import Lander
-        lander = parts["lander"] = Lander(lambda flush, spool: commit.land(flush, spool, folder, consumer,
-                                                                           lambda reason: None))
+    lander = parts["lander"] = Lander(lambda flush, spool: commit.make_durable(flush, spool, folder))
+    parts["settle"] = lambda: lander.wait()
     shared = partition.Shared(**{f.name: parts[f.name] for f in dataclasses.fields(partition.Shared)
                                  if f.name in parts})
     assigned = holder[0] = partition.Assigned(shared, 0, Resume(0, [], False), None, n, None, layout, 0.0)
@@ -129,9 +126,8 @@ def run(case: str, partition_by: str, n: int, outdir: Path) -> tuple[int, float]
         assigned.take(msgs, 0.0)
         assigned.advance(0.0)
     assigned.flush()
-    if lander is not None:
-        lander.wait()
-        lander.stop()
+    lander.wait()
+    lander.stop()
     return n, time.process_time() - start
 
 
