@@ -11,6 +11,7 @@ from typing import Callable
 
 from .config import DownloadConfig, WorkerPlan
 from .errors import ExitCode, FinkdlError, Interrupted, WorkerError
+from .output import is_object_storage
 from .plan import committed_to_end, make_plan
 from .progress import STUCK_S, RunView, Summary
 from .processes import run_worker, worker_context
@@ -25,7 +26,7 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
              clock: Callable[[], float] = time.monotonic) -> Summary:
     """Run a whole download; returns its summary (errors of workers are in it, not raised)."""
     started = clock()
-    ctx = worker_context(str(cfg.outdir).startswith("s3://"))
+    ctx = worker_context(is_object_storage(cfg.outdir))
     plan = make_plan(cfg)
     view = RunView(cfg, plan, started=started, now=clock())
     if plan.to_fetch == 0 and not any(p.commit for p in plan.partitions):

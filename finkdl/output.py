@@ -13,10 +13,15 @@ from .errors import ConfigError
 from .storage import LocalDisk, Storage
 
 
+def is_object_storage(outdir: str | Path) -> bool:
+    """An output in a bucket (``s3://bucket/prefix``) rather than a folder."""
+    return str(outdir).startswith("s3://")
+
+
 def location(outdir: str) -> str:
     """An output as the command line takes it: ``s3://bucket/prefix`` as given, a folder as an
     absolute path (workers and messages then name it the same from any working folder)."""
-    return outdir if outdir.startswith("s3://") else str(Path(outdir).expanduser().resolve())
+    return outdir if is_object_storage(outdir) else str(Path(outdir).expanduser().resolve())
 
 
 def open_storage(outdir: str | Path, env: Mapping[str, str] = os.environ) -> Storage:
@@ -27,7 +32,7 @@ def open_storage(outdir: str | Path, env: Mapping[str, str] = os.environ) -> Sto
     ``FINKDL_S3_THREADS`` how many go up at once: memory held by uploads is at most their
     product. The S3 client's setup starts at once on a thread, to overlap what comes first
     (a download's questions to Kafka)."""
-    if str(outdir).startswith("s3://"):
+    if is_object_storage(outdir):
         from .objectstore import PART_SIZE, THREADS, ObjectStore  # boto3: only for s3:// outputs
         from .s3client import warm
         threading.Thread(target=warm, name="finkdl-s3-setup", daemon=True).start()

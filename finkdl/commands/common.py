@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import ExitCode, FinkdlError
-from ..output import location
+from ..output import is_object_storage, location
 from ..surveys import SURVEYS
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -76,7 +76,7 @@ class Output(click.ParamType):
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value)
-        if text.startswith("s3://"):
+        if is_object_storage(text):
             return text
         if self.must_exist and not Path(text).is_dir():
             self.fail(f"folder {text!r} does not exist", param, ctx)

@@ -9,7 +9,7 @@ import click
 from ..catalog.build import run_hats
 from ..catalog.settings import DEFAULT_ORDER, HatsConfig, Outcome
 from ..errors import ConfigError
-from ..output import location
+from ..output import is_object_storage, location
 from .common import CONTEXT, handle_errors
 
 
@@ -52,7 +52,7 @@ def check_places(outdir: str, catalog: str) -> None:
     if "://" in catalog:
         raise ConfigError(f"{catalog}: the catalog is written to a folder of a local or shared "
                           "file system, not to object storage (OUTDIR may be s3://)")
-    if "://" in outdir and not outdir.startswith("s3://"):
+    if "://" in outdir and not is_object_storage(outdir):
         raise ConfigError(f"{outdir}: finkdl hats reads a folder or s3://BUCKET/PREFIX")
 
 

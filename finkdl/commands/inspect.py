@@ -17,7 +17,7 @@ from ..errors import ConfigError, ExitCode
 from ..folder import read_folder_schema
 from ..merge import ADDED, CONFLICT, REMOVED, RULES, merge_schemas
 from ..plan import find_schema, topic_offsets
-from ..output import location, open_storage
+from ..output import is_object_storage, location, open_storage
 from ..verify import IdCheck, verify
 from .common import Output, connection_options, err_console, handle_errors
 
@@ -115,7 +115,7 @@ def schema_command(topic: str, servers: str | None, group_id: str | None, survey
         click.echo(text)
     if other is None:
         return
-    if other.startswith("s3://") or Path(other).exists():
+    if is_object_storage(other) or Path(other).exists():
         stored = read_folder_schema(open_storage(location(other)))
         if stored is None:
             raise ConfigError(f"{other} holds no download of finkdl",

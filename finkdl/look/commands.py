@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..commands.common import Output, err_console, handle_errors, values
 from ..errors import ConfigError
+from ..output import is_object_storage
 
 
 class ProgressAfter:
@@ -86,7 +87,7 @@ def figure_path(plot_file: Path, outdir: str) -> Path:
     """Where a figure goes: inside the output folder its name starts with ``_``, so that the
     folder's readers (pandas, pyarrow, Spark read every file of it but ``_`` and ``.`` ones)
     leave it out; elsewhere where it was asked."""
-    if outdir.startswith("s3://") or plot_file.name.startswith(("_", ".")):
+    if is_object_storage(outdir) or plot_file.name.startswith(("_", ".")):
         return plot_file
     try:
         plot_file.resolve().relative_to(Path(outdir).resolve())
