@@ -26,7 +26,6 @@ import sys
 WORKER_MODULE = "finkdl.workers.worker"
 WORKER_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(64 * 1024 * 1024),  # see _worker_memory
                  "MALLOC_TRIM_THRESHOLD_": str(256 * 1024 * 1024),
-                 "MALLOC_ARENA_MAX": "1",
                  # Linux wheels of pyarrow have jemalloc; elsewhere Arrow would warn that it has not
                  "ARROW_DEFAULT_MEMORY_POOL": "jemalloc" if sys.platform == "linux" else "system"}
 
@@ -133,13 +132,13 @@ def run_worker(*args: object) -> None:
 def _worker_memory() -> None:
     """Workers allocate and free buffers of megabytes for every batch. glibc hands blocks past
     128 KB back to the kernel when freed, and faulting fresh pages in again is slow: workers
-    keep them. Each thread's glibc arena would add up (the loop, the lander, librdkafka's): one
-    for all made a worker's peak 10-15 MB smaller at the same CPU. Arrow's own allocations (the
-    Parquet writer's pages and levels) come from jemalloc: from glibc they fragmented its heap
-    among the raw alerts, freed a label at a time, and a worker crept past its high-water mark
-    (140-155 MB at its peak, where jemalloc, which returns what it freed on its own, stays at
-    125-135); Arrow's default, mimalloc, keeps a high-water mark of its own (165-170 MB).
-    Figures: bench/results.md."""
+    keep them. Arrow's own allocations (the Parquet writer's pages and levels) come from
+    jemalloc: from glibc they fragmented its heap among the raw alerts, freed a label at a time,
+    and a worker crept past its high-water mark (140-155 MB at its peak, where jemalloc, which
+    returns what it freed on its own, stays at 125-135); Arrow's default, mimalloc, keeps a
+    high-water mark of its own (165-170 MB). One glibc arena for all of a worker's threads
+    saved 6 MB more but cost 6% of CPU and 10% of wall time (the loop, the lander and
+    librdkafka's threads then wait for each other's allocations). Figures: bench/results.md."""
     for name, value in WORKER_MEMORY.items():
         os.environ.setdefault(name, value)
 
@@ -153,4 +152,3 @@ def _keep_freed_memory() -> None:
         return
     mallopt(-1, int(os.environ["MALLOC_TRIM_THRESHOLD_"]))  # M_TRIM_THRESHOLD
     mallopt(-3, int(os.environ["MALLOC_MMAP_THRESHOLD_"]))  # M_MMAP_THRESHOLD
-    mallopt(-8, int(os.environ["MALLOC_ARENA_MAX"]))  # M_ARENA_MAX
