@@ -114,7 +114,7 @@ def run(case: str, partition_by: str, n: int, outdir: Path) -> tuple[int, float]
                  runs=lambda m, lay, p: [(lay, m)] if m else [], fit=lambda *a: None,
                  waiting=lambda reason: None, held=lambda: None, clock=time.monotonic)
     lander = parts["lander"] = Lander(lambda flush, spool: commit.make_durable(flush, spool, folder))
-    parts["settle"] = lambda: lander.wait()
+    parts["settle"] = lander.wait
     shared = partition.Shared(**{f.name: parts[f.name] for f in dataclasses.fields(partition.Shared)
                                  if f.name in parts})
     assigned = holder[0] = partition.Assigned(shared, 0, Resume(0, [], False), None, n, None, layout, 0.0)

@@ -77,7 +77,6 @@ class Spool:
     def finish(self, flush: Flush, schema: pa.Schema | None) -> list[WrittenFile]:
         """Add the buffer's last rows, then put every file of the flush in place durably."""
         self.add(flush.groups, flush.raw, schema)
-        flush.groups.clear()  # written: their memory goes now rather than once committed
         n_files = len(self.sinks) + (1 if flush.bad else 0)
         meta = {"finkdl.topic": flush.topic, "finkdl.partition": str(flush.partition),
                 "finkdl.first_offset": str(flush.first), "finkdl.last_offset": str(flush.last),
