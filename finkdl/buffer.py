@@ -37,15 +37,14 @@ class Quarantined:
 
 @dataclass(frozen=True)
 class Flush:
-    """One partition's offset range [first, last], decoded, ready to be written."""
+    """One partition's offset range [first, last], its rows already in the flush's open files
+    (finkdl.writer.Spool), and the messages of it that would not decode."""
 
     topic: str
     partition: int
     first: int
     last: int
     messages: int
-    groups: dict[Label, list[pa.Table]]
-    raw: dict[Label, list[bytes]] | None
     bad: list[Quarantined]
 
 
@@ -171,9 +170,11 @@ class PartitionBuffer:
                 or (caught_up and (idle_s >= policy.idle_s or self.messages >= policy.max_rows // 10
                                    or self.nbytes >= policy.max_bytes // 10)))
 
-    def take(self, topic: str, partition: int, decode: Decoder) -> Flush:
-        """The flush of everything held; the buffer then starts after it."""
-        groups, raw = self.release(decode)
-        flush = Flush(topic, partition, self.first, self.last, self.messages, groups, raw, self.bad)
+    def take(self, topic: str, partition: int) -> Flush:
+        """The flush of the range held, once every label has been released to the flush's files
+        (a message still held here would be in no file); the buffer then starts after it."""
+        if self.labels:
+            raise RuntimeError("a flush was cut with labels not yet written")
+        flush = Flush(topic, partition, self.first, self.last, self.messages, self.bad)
         self.__init__(first=self.last + 1, part=self.part, keep_raw=self.keep_raw)
         return flush

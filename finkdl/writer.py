@@ -75,8 +75,7 @@ class Spool:
                     sink.add([drop_label_columns(c, self.part) for c in chunks], schema)
 
     def finish(self, flush: Flush, schema: pa.Schema | None) -> list[WrittenFile]:
-        """Add the buffer's last rows, then put every file of the flush in place durably."""
-        self.add(flush.groups, flush.raw, schema)
+        """Put every file of the flush in place durably, its rows all added (``add``)."""
         n_files = len(self.sinks) + (1 if flush.bad else 0)
         meta = {"finkdl.topic": flush.topic, "finkdl.partition": str(flush.partition),
                 "finkdl.first_offset": str(flush.first), "finkdl.last_offset": str(flush.last),

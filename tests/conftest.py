@@ -111,10 +111,16 @@ def finkdl(broker, group_id):
         broker, group or group_id, topic, outdir, *args, **kw)
 
 
-def write_flush(outdir: Path, flush, part, fmt: str, schema_text: str, schema=None):
-    """A flush's files written as a worker writes them, without a broker (no commit)."""
-    return Spool(LocalDisk(outdir), flush.topic, flush.partition, flush.first, part, fmt,
-                 schema_text).finish(flush, schema)
+def write_buffer(outdir: Path | None, buf, decode, fmt: str, schema_text: str, schema=None,
+                 topic: str = "t", partition: int = 0, storage=None):
+    """What ``buf`` holds, written as a worker writes a flush, without a broker (no commit):
+    every label released to the flush's files, then the flush cut and its files put in place.
+    Gives the flush and its files."""
+    spool = Spool(storage or LocalDisk(outdir), topic, partition, buf.first, buf.part, fmt,
+                  schema_text)
+    spool.add(*buf.release(decode), schema)
+    flush = buf.take(topic, partition)
+    return flush, spool.finish(flush, schema)
 
 
 def write_folder(outdir: Path, schema_json: dict, records: list[dict], survey: str,
@@ -133,7 +139,7 @@ def write_folder(outdir: Path, schema_json: dict, records: list[dict], survey: s
     folder = Folder(LocalDisk(outdir))
     folder.fit(layout.written, layout.part.keys, "these alerts")
     with folder.writing() as folder_schema:
-        write_flush(outdir, buf.take(topic, 0, decode), layout.part, "parquet", schema.text, folder_schema)
+        write_buffer(outdir, buf, decode, "parquet", schema.text, folder_schema, topic=topic)
     return outdir
 
 

@@ -1,6 +1,3 @@
-import os
-import stat
-
 import pytest
 
 from finkdl.config import Connection, readable_by_others, resolve_connection

@@ -1,5 +1,4 @@
 """Alert → Avro → Arrow → files → same values, without a broker."""
-import io
 import json
 import os
 
@@ -23,7 +22,7 @@ from finkdl.storage import LocalDisk
 from finkdl.verify import verify
 from finkdl.writer import Spool, write_parquet
 
-from conftest import write_flush
+from conftest import write_buffer
 
 
 def _schema(**kw):
@@ -55,13 +54,14 @@ def test_a_corrupt_value_is_set_aside_and_its_neighbours_kept():
     assert decoded.indices == [0, 2, 3] and [u.index for u in decoded.bad] == [1, 4]
 
 
-def _flush(schema, records, values=None, first=0, part=Partitioning()):
+def _buffer(schema, records, values=None, first=0, part=Partitioning()):
+    """A buffer holding ``records`` (or ``values``) from offset ``first``, and its decoder."""
     values = values or _encode(schema, records)
     buf = PartitionBuffer(first=first, part=part, keep_raw=True)
     decode = _decoder(schema)
     buf.add(values, list(range(first, first + len(values))), [None] * len(values),
             [0] * len(values), now=0.0, labelled=decode(values) if part.keys else None)
-    return buf.take("t", 0, decode)
+    return buf, decode
 
 
 def _decoder(schema):
@@ -95,8 +95,9 @@ def test_the_largest_label_leaves_the_buffer_alone_with_its_rows_in_offset_order
     assert table["candid"].to_pylist() == expected
     assert largest not in buf.labels and buf.held == held - sum(
         len(v) for v, r in zip(values, records) if (r["finkclass"],) == largest)
-    rest = buf.take("t", 0, decode)
-    assert sum(t.num_rows for tables in rest.groups.values() for t in tables) == 200 - len(expected)
+    groups, _ = buf.release(decode)
+    assert sum(t.num_rows for tables in groups.values() for t in tables) == 200 - len(expected)
+    rest = buf.take("t", 0)
     assert (rest.first, rest.last, rest.messages) == (0, 199, 200) and buf.messages == 0
 
 
@@ -114,9 +115,10 @@ def test_a_value_whose_label_reads_but_which_will_not_decode_is_quarantined_with
     assert not labelled.bad  # its label was read
     buf = PartitionBuffer(first=100, part=part)
     buf.add(values, list(range(100, 106)), [None] * 6, [0] * 6, now=0.0, labelled=labelled)
-    flush = buf.take("t", 0, decode)
+    groups, _ = buf.release(decode)
+    flush = buf.take("t", 0)
     assert [(q.offset, q.value) for q in flush.bad] == [(102, values[2])]
-    kept = sorted(c for tables in flush.groups.values() for t in tables for c in t["candid"].to_pylist())
+    kept = sorted(c for tables in groups.values() for t in tables for c in t["candid"].to_pylist())
     assert kept == sorted(r["candid"] for i, r in enumerate(records) if i != 2)
 
 
@@ -124,7 +126,7 @@ def test_hostile_and_null_labels_read_back_through_pandas_and_pyarrow(tmp_path):
     schema = _schema(slim=True, cutouts=False)
     records = list(generator.alerts(400, slim=True, cutouts=False, hostile=True))
     part = partitioning_for("finkclass", "ztf", schema)
-    write_flush(tmp_path, _flush(schema, records, part=part), part, "parquet", schema.text)
+    write_buffer(tmp_path, *_buffer(schema, records, part=part), "parquet", schema.text)
     # A label too long for a folder name reads back cut, with a hash (see README).
     expected = {r["candid"]: r["finkclass"] if r["finkclass"] not in ("x" * 300, None)
                 else segment("x" * 300) if r["finkclass"] else "(null)" for r in records}
@@ -138,7 +140,7 @@ def test_hostile_and_null_labels_read_back_through_pandas_and_pyarrow(tmp_path):
 def test_avro_output_is_a_container_file_fastavro_reads(tmp_path):
     schema = _schema(slim=True, cutouts=False)
     records = list(generator.alerts(30, slim=True, cutouts=False))
-    [written] = write_flush(tmp_path, _flush(schema, records), Partitioning(), "avro", schema.text)
+    _, [written] = write_buffer(tmp_path, *_buffer(schema, records), "avro", schema.text)
     with open(written.path, "rb") as f:
         reader = fastavro.reader(f)
         assert reader.metadata["finkdl.messages"] == "30"
@@ -149,7 +151,7 @@ def test_undecodable_messages_are_kept_raw_with_their_offsets(tmp_path):
     schema = _schema(slim=True, cutouts=False)
     values = _encode(schema, generator.alerts(5, slim=True, cutouts=False))
     values[2] = b"not avro at all"
-    written = write_flush(tmp_path, _flush(schema, None, values, first=100), Partitioning(), "parquet", schema.text)
+    _, written = write_buffer(tmp_path, *_buffer(schema, None, values, first=100), "parquet", schema.text)
     quarantine = pd.read_parquet(tmp_path / "_quarantine")
     assert list(quarantine["offset"]) == [102] and quarantine["value"][0] == b"not avro at all"
     assert sum(w.rows for w in written) == 5
@@ -187,7 +189,8 @@ def test_a_flush_spooled_in_several_parts_is_one_file_per_label_and_a_discard_le
         if start < 200:
             spool.add(*buf.release(decode, buf.largest()), None)
     assert LocalDisk(tmp_path).temporaries("t", 2) and not LocalDisk(tmp_path).files()  # invisible until finished
-    written = spool.finish(buf.take("t", 2, decode), None)
+    spool.add(*buf.release(decode), None)  # the flush's last rows
+    written = spool.finish(buf.take("t", 2), None)
     labels = {r["finkclass"] for r in records}
     assert len(written) == len(labels) and not LocalDisk(tmp_path).temporaries("t", 2)
     assert {f.range for f in LocalDisk(tmp_path).files()} == {FileRange(2, 1000, 1299, len(labels), "parquet", "t")}
@@ -196,7 +199,8 @@ def test_a_flush_spooled_in_several_parts_is_one_file_per_label_and_a_discard_le
     assert verify(tmp_path).ok
 
     dropped = Spool(LocalDisk(tmp_path / "dropped"), "t", 2, 0, part, "parquet", schema.text)
-    dropped.add(_flush(schema, records[:50], part=part).groups, None, None)
+    held, decode = _buffer(schema, records[:50], part=part)
+    dropped.add(*held.release(decode), None)
     dropped.discard()  # a revoked partition: its range will be read again
     assert not [f for f in (tmp_path / "dropped").rglob("*") if f.is_file()]
 

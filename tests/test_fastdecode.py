@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import fastavro
-import pyarrow as pa
 import pytest
 
 from finkdl import fastdecode, program

@@ -13,7 +13,7 @@ from finkdl.errors import OutputError
 from finkdl.naming import file_name
 
 pytestmark = pytest.mark.broker  # needs a server started for the session, as the Kafka tests do
-from conftest import BUCKET
+from conftest import BUCKET, write_buffer
 MB = 1 << 20
 
 
@@ -89,7 +89,7 @@ def test_an_abandoned_multipart_upload_is_a_temporary_of_its_partition_and_is_ab
     assert store.temporaries("t", 4) == [] and _keys(store) == []
 
 
-def _flush(n: int, first: int = 0):
+def _buffer(n: int, first: int = 0):
     from finkdl.arrow_schema import arrow_schema
     from finkdl.buffer import PartitionBuffer
     from finkdl.decode import decode_values
@@ -102,15 +102,13 @@ def _flush(n: int, first: int = 0):
     decode = lambda v: decode_values(v, schema, arrow_schema(schema.avro))  # noqa: E731
     buf = PartitionBuffer(first=first, part=part, keep_raw=True)
     buf.add(values, list(range(first, first + n)), [None] * n, [0] * n, now=0.0, labelled=decode(values))
-    return buf.take("t", 0, decode), part, schema
+    return buf, decode, schema
 
 
 def _write_flush(store, n: int = 300):
-    """A flush's files written into the store as a worker writes them (as conftest's write_flush)."""
-    from finkdl.writer import Spool
-    flush, part, schema = _flush(n)
-    return flush, Spool(store, flush.topic, flush.partition, flush.first, part, "parquet",
-                        schema.text).finish(flush, None)
+    """A flush's files written into the store as a worker writes them (conftest's write_buffer)."""
+    buf, decode, schema = _buffer(n)
+    return write_buffer(None, buf, decode, "parquet", schema.text, storage=store)
 
 
 def test_a_spool_writes_a_flush_into_the_store_and_metadata_reads_its_footer(store):

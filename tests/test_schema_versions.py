@@ -19,7 +19,7 @@ from finkdl.local import generator
 from finkdl.arrow_schema import arrow_schema
 from finkdl.buffer import PartitionBuffer
 from finkdl.commands.inspect import print_diff
-from finkdl.layout import layout_for, select
+from finkdl.layout import layout_for
 from finkdl.config import Connection, DownloadConfig
 from finkdl.conform import conform
 from finkdl.decode import decode_values
@@ -32,7 +32,7 @@ from finkdl.schema import parse_schema
 from finkdl.verify import verify
 
 import versions
-from conftest import write_flush
+from conftest import write_buffer
 
 V1 = parse_schema(json.dumps(versions.v1_schema()), "v1")
 V2 = parse_schema(json.dumps(versions.v2_schema()), "v2")
@@ -246,7 +246,7 @@ def _files(outdir: Path, schema, records, first: int, part_by: str = "finkclass"
     folder = Folder(LocalDisk(outdir))
     folder.fit(layout.written, layout.part.keys, "this version")
     with folder.writing() as folder_schema:
-        return write_flush(outdir, buf.take(topic, 0, decode), layout.part, "parquet", schema.text, folder_schema)
+        return write_buffer(outdir, buf, decode, "parquet", schema.text, folder_schema, topic=topic)[1]
 
 
 def _finkdl_meta(path: Path) -> dict:
@@ -326,7 +326,7 @@ def test_avro_files_are_left_as_they_are(tmp_path):
     values = [generator.encode(V1.parsed, r) for r in versions.v1_alerts(20)]
     buf = PartitionBuffer(first=0, keep_raw=True)
     buf.add(values, list(range(20)), [None] * 20, [0] * 20, now=0.0)
-    [avro] = write_flush(tmp_path, buf.take("t", 0, lambda v: decode_values(v, V1, layout.decoded)), layout.part, "avro", V1.text)
+    _, [avro] = write_buffer(tmp_path, buf, lambda v: decode_values(v, V1, layout.decoded), "avro", V1.text)
     content = avro.path.read_bytes()
     v2 = layout_for(V2, _config())
     Folder(LocalDisk(tmp_path)).fit(layout.written, (), "v1")

@@ -149,7 +149,7 @@ class Assigned:
             self.spill()
         spool, self.spool = self._spool(), None
         nbytes = self.buffer.nbytes
-        flush = self.buffer.take(self.shared.cfg.topic, self.partition, self._decoder())
+        flush = self.buffer.take(self.shared.cfg.topic, self.partition)
         self.landing += 1
         self.shared.lander.submit(Landing(self.generation, flush, spool, nbytes), self.shared.held)
 
