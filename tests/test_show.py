@@ -461,7 +461,7 @@ def test_without_the_show_extra_plots_name_what_to_install(generated, tmp_path):
     env = {"PYTHONPATH": str(tmp_path / "blocked")}
     outdir, records = generated
     done = run_finkdl("show", str(outdir), "--plot", str(tmp_path / "s.png"), env=env)
-    assert done.returncode == ExitCode.ERROR and "pip install 'finkdl[show]'" in done.stderr
+    assert done.returncode == ExitCode.USAGE and "pip install 'finkdl[show]'" in done.stderr
     assert not (tmp_path / "s.png").exists()
     assert run_finkdl("show", str(outdir), env=env).returncode == 0  # counting needs no extra
     done = run_finkdl("cutouts", str(outdir), "--id", str(records[0]["candid"]), "--out",

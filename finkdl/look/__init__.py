@@ -10,14 +10,15 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from ..errors import FinkdlError
+from ..errors import ConfigError
 
 
 def need(module: str) -> ModuleType:
-    """``module`` imported, or a FinkdlError naming the extra that brings it."""
+    """``module`` imported, or a ConfigError naming the extra that brings it (exit 2, as for
+    the hats extra: the install, not the folder, is what to change)."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         package = module.split(".")[0]
-        raise FinkdlError(f"this needs {package}, which is not installed ({exc})",
+        raise ConfigError(f"this needs {package}, which is not installed ({exc})",
                           hint="pip install 'finkdl[show]'") from exc
