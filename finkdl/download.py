@@ -35,7 +35,11 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
     reports, stop, go = ctx.Queue(), ctx.Event(), ctx.Event()
     worker_plan = WorkerPlan(cfg, plan.schema.text, plan.stop_at, plan.key_schemas,
                              plan.topic_id, frozenset(s.partition for s in plan.started_over))
-    procs = [ctx.Process(target=run_worker, args=(worker_plan, i, reports, stop, go),
+    # The workers' parent is the worker server, which outlives this process while they run:
+    # nothing tells them if it dies (kill -9). The reading end of this pipe does: this process
+    # holds its only writing end, and they stop as if told to once it is closed.
+    here, there = ctx.Pipe(duplex=False)
+    procs = [ctx.Process(target=run_worker, args=(worker_plan, i, reports, stop, go, here),
                          name=f"finkdl-worker-{i}") for i in range(n_workers)]
     for proc in procs:
         proc.start()
@@ -48,6 +52,7 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
                             hint="run the same command again to resume")
     finally:
         _wind_down(procs, reports, stop, view, on_update, clock)
+        there.close()
     if error is None and view.failures:
         error = _as_error(view.failures[0])
     outcome = ExitCode.OK

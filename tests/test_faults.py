@@ -168,6 +168,26 @@ def test_a_worker_killed_alone_is_reported_and_the_run_does_not_hang(round_, bro
 
 
 @pytest.mark.parametrize("round_", ROUNDS)
+def test_the_front_end_killed_alone_its_workers_stop_and_the_rerun_is_exact(round_, broker, topic_factory,
+                                                                          group_id, tmp_path):
+    """kill -9 of the front end only, not of its process group: no signal reaches the workers,
+    whose parent, the worker server, outlives it while they run. They stop as if told to (what
+    they fetched written and committed) rather than download on unseen, holding partitions
+    the rerun then lacks, and never exit (their reports fill a pipe no one reads)."""
+    topic, proc = _started(broker, topic_factory, group_id, tmp_path)
+    rest = psutil.Process(proc.pid).children(recursive=True)
+    proc.kill()
+    proc.wait()  # not its output: workers left running would hold its pipes open
+    _, alive = psutil.wait_procs(rest, timeout=30)
+    for left in alive:
+        left.kill()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert not alive, f"still running 30 s after the front end was killed: {[p.pid for p in alive]}"
+    _rerun(broker, topic, tmp_path, group_id, RUN_ALERTS)
+
+
+@pytest.mark.parametrize("round_", ROUNDS)
 def test_broker_down_20_s_mid_download_then_rerun_is_exact(round_, broker, topic_factory, group_id, tmp_path):
     n = RUN_ALERTS
     topic, proc = _started(broker, topic_factory, group_id, tmp_path, "--timeout", "30")

@@ -53,8 +53,11 @@ def batch_size(mean_message_bytes: float, target_bytes: int = 4 * 1024 * 1024) -
     return int(min(5000, max(1, target_bytes // max(mean_message_bytes, 1))))
 
 
-def main(plan: WorkerPlan, index: int, queue, stop, go) -> None:
-    """Process entry point: Ctrl-C is the front end's to handle; SIGTERM stops gracefully.
+def main(plan: WorkerPlan, index: int, queue, stop, go, front_end) -> None:
+    """Process entry point: Ctrl-C is the front end's to handle; SIGTERM stops gracefully, and
+    so does the end of the front end (``front_end``, a pipe's reading end, nothing ever sent:
+    readable once the front end is gone, even killed by SIGKILL). A worker without its front
+    end would otherwise download on, unseen, and take partitions from the rerun.
 
     Workers never use pandas, but pyarrow imports it, when installed, at its first NumPy
     conversion (to recognise pandas types), which costs each worker half a second of CPU.
@@ -67,14 +70,18 @@ def main(plan: WorkerPlan, index: int, queue, stop, go) -> None:
     gc.set_threshold(50_000, 20, 100)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    orphaned = front_end.poll
     try:
-        Worker(plan, index, queue.put, stop.is_set, go.is_set).run()
+        Worker(plan, index, queue.put, lambda: stop.is_set() or orphaned(), go.is_set).run()
     except FinkdlError as exc:
         queue.put(WorkerFailure(index, type(exc).__name__, exc.message, exc.hint))
         sys.exit(exc.exit_code)
     except Exception as exc:  # anything unexpected still reaches the user as one line
         queue.put(WorkerFailure(index, "WorkerError", f"{type(exc).__name__}: {exc}"))
         sys.exit(ExitCode.WORKER)
+    finally:
+        if orphaned():  # no one reads the reports: exiting must not wait to hand them over
+            queue.cancel_join_thread()
 
 
 class _NoPandas(importlib.abc.MetaPathFinder):
