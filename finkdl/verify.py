@@ -15,6 +15,8 @@ from pathlib import Path
 import fastavro
 import pyarrow.parquet as pq
 
+from .errors import ConfigError
+from .folder import read_folder_schema
 from .naming import QUARANTINE_DIR, by_range
 from .output import open_storage
 from .storage import DataFile, Storage
@@ -79,8 +81,13 @@ class VerifyReport:
 
 
 def verify(outdir: str | Path) -> VerifyReport:
+    """What OUTDIR holds, checked; a ConfigError for a folder finkdl never wrote to (an empty
+    one, a mistyped path): nothing to check is not a success."""
     storage = open_storage(outdir)
     files = storage.files()
+    if not files and read_folder_schema(storage) is None:
+        raise ConfigError(f"{storage.url} holds no alerts downloaded by finkdl",
+                          hint="give the --outdir of a `finkdl download`")
     by_partition: dict[tuple[str, int], list[DataFile]] = defaultdict(list)
     for f in files:
         by_partition[(f.range.topic, f.range.partition)].append(f)

@@ -124,6 +124,12 @@ def test_verify_reports_a_file_named_first_after_last(tmp_path):
     assert any("REVERSED" in text and bad.name in text for text in report.topics["t"][0].problems)
 
 
+def test_verify_of_a_folder_finkdl_never_wrote_to_is_an_error_not_an_ok(tmp_path):
+    done = run_finkdl("verify", str(tmp_path))
+    assert done.returncode == ExitCode.USAGE and "verify: OK" not in done.stdout
+    assert "holds no alerts downloaded by finkdl" in done.stderr
+
+
 @pytest.mark.broker
 def test_a_second_demo_with_fewer_alerts_starts_over_and_says_so(tmp_path):
     outdir = tmp_path / "demo"

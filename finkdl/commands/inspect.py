@@ -51,7 +51,7 @@ def verify_command(outdir: str) -> None:
     for (name, value), n in sorted(report.duplicates.items(), key=str)[:20]:
         click.echo(f"  DUPLICATE: {name} {value} is on disk {n} times")
     if not report.ok:
-        click.echo("verify: FAILED", err=True)
+        click.echo("verify: FAILED")
         sys.exit(ExitCode.ERROR)
     click.echo("verify: OK")
 
