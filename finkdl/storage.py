@@ -127,9 +127,9 @@ class LocalDisk:
             probe = self.root / f".finkdl-probe-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
-        except OSError as exc:
-            raise OutputError(f"output folder {self.root} is not writable: {exc.strerror}",
-                              hint="choose another --outdir") from exc
+        except OSError as exc:  # a file of that name: mkdir says it exists
+            why = "is a file, not a folder" if self.root.is_file() else f"is not writable: {exc.strerror}"
+            raise OutputError(f"output folder {self.root} {why}", hint="choose another --outdir") from exc
 
     def free_space(self) -> int | None:
         try:

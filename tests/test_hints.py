@@ -1,5 +1,6 @@
 """What finkdl suggests when it refuses: time columns that are times, flags spelled as the
-command the user typed takes them, and a credentials file replaced only when asked. No broker."""
+command the user typed takes them, a credentials file replaced only when asked, an output
+that is a file. No broker."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,9 @@ import pytest
 
 from finkdl.commands.fink_client import fink_client_spelling
 from finkdl.commands.register import changed_settings, merged
+from finkdl.errors import OutputError
 from finkdl.partitioning import time_like_columns
+from finkdl.storage import LocalDisk
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "fink"
 
@@ -75,3 +78,9 @@ def test_register_names_the_settings_it_would_change():
     kept = merged(old, {**same, "group_id": "h"})
     assert kept["mytopics"] == ["t"] and kept["survey"] == "lsst"
     assert kept["group_id"] == kept["groupid"] == "h"  # fink-client 12 reads groupid
+
+
+def test_an_output_folder_that_is_a_file_is_told_as_such(tmp_path):
+    (tmp_path / "alerts").write_text("")
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        LocalDisk(tmp_path / "alerts").check_writable()
