@@ -38,8 +38,8 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
     # The workers' parent is the worker server, which outlives this process while they run:
     # nothing tells them if it dies (kill -9). The reading end of this pipe does: this process
     # holds its only writing end, and they stop as if told to once it is closed.
-    here, there = ctx.Pipe(duplex=False)
-    procs = [ctx.Process(target=run_worker, args=(worker_plan, i, reports, stop, go, here),
+    watched, held = ctx.Pipe(duplex=False)
+    procs = [ctx.Process(target=run_worker, args=(worker_plan, i, reports, stop, go, watched),
                          name=f"finkdl-worker-{i}") for i in range(n_workers)]
     for proc in procs:
         proc.start()
@@ -52,7 +52,7 @@ def download(cfg: DownloadConfig, on_update: Callable[[RunView], None] = lambda 
                             hint="run the same command again to resume")
     finally:
         _wind_down(procs, reports, stop, view, on_update, clock)
-        there.close()
+        held.close()
     if error is None and view.failures:
         error = _as_error(view.failures[0])
     outcome = ExitCode.OK
