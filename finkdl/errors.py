@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 9
     STALE = 10
     INTERRUPTED = 130
+    OUTPUT_CLOSED = 141  # stdout's reader went away (``| head``): what a shell reports for it
 
 
 class FinkdlError(Exception):

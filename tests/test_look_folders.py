@@ -4,8 +4,11 @@ astronomers read closely (colours, ticks, the sky map's labels, legends, stretch
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import fastavro
@@ -251,3 +254,16 @@ def test_a_figure_saved_inside_the_output_folder_gets_a_name_its_readers_skip(tm
     assert figure_path(outdir / "sub" / "x.png", str(outdir)) == outdir / "sub" / "_x.png"
     assert figure_path(tmp_path / "summary.png", str(outdir)) == tmp_path / "summary.png"
     assert figure_path(outdir / "_mine.png", str(outdir)) == outdir / "_mine.png"
+
+
+def test_a_reader_gone_from_the_pipe_ends_show_and_verify_quietly_with_141(tmp_path):
+    """``finkdl verify DIR | head``: the reader leaves early. 141, as a shell reports a closed
+    pipe, and nothing on stderr; 1 would read as verify finding a problem."""
+    outdir, _ = ztf_folder(tmp_path / "alerts", n=50)
+    for command in ("show", "verify"):
+        unread, stdout = os.pipe()
+        os.close(unread)  # the reader has gone before the first line
+        done = subprocess.run([sys.executable, "-m", "finkdl", command, str(outdir)], stdout=stdout,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+        os.close(stdout)
+        assert done.returncode == ExitCode.OUTPUT_CLOSED and done.stderr == "", (command, done.stderr)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -16,6 +18,20 @@ from ..output import is_object_storage, location
 from ..surveys import SURVEYS
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def reader_gone() -> NoReturn:
+    """stdout's reader went away (``finkdl show DIR | head``): end quietly with 141, as a shell
+    reports a closed pipe; 1 would read as ``verify`` finding a problem."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+    sys.exit(ExitCode.OUTPUT_CLOSED)
+
+
+def out_console() -> Console:
+    """A console on stdout, for a command's result (rich would exit 1 on a closed pipe)."""
+    console = Console(highlight=False)
+    console.on_broken_pipe = reader_gone
+    return console
 CONTEXT = {"help_option_names": ["-h", "--help"]}  # -h too, as fink-client's commands take it
 
 
@@ -35,7 +51,11 @@ def handle_errors(func):
     @functools.wraps(func)
     def wrapper(*args, traceback: bool = False, **kwargs):
         try:
-            return func(*args, **kwargs)
+            done = func(*args, **kwargs)
+            sys.stdout.flush()  # a closed pipe is told here, not at the interpreter's exit
+            return done
+        except BrokenPipeError:
+            reader_gone()
         except FinkdlError as exc:
             if traceback:
                 err_console.print_exception()

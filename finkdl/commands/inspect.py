@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 import pyarrow as pa
-from rich.console import Console
 from rich.table import Table
 
 from ..arrow_schema import arrow_schema
@@ -19,7 +18,7 @@ from ..merge import ADDED, CONFLICT, REMOVED, RULES, merge_schemas
 from ..plan import find_schema, topic_offsets
 from ..output import is_object_storage, location, open_storage
 from ..verify import IdCheck, verify
-from .common import Output, connection_options, err_console, handle_errors
+from .common import Output, connection_options, err_console, handle_errors, out_console
 
 
 @click.command("verify")
@@ -84,7 +83,7 @@ def offsets_command(topic: str, servers: str | None, group_id: str | None, surve
                       f"{o.high:,}", "past the end" if o.partition in past else f"{o.lag:,}")
     table.add_row("total", "", "", f"{sum(o.high - o.low for o in rows):,}",
                   f"{sum(o.lag for o in rows):,}", style="bold")
-    Console().print(table)
+    out_console().print(table)
     if past:
         err_console.print(f"[yellow]warning:[/] the group's offset lies past the end of partition"
                           f"{'s' if len(past) > 1 else ''} {', '.join(map(str, past))}: the topic was "

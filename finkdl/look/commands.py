@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..commands.common import Output, err_console, handle_errors, values
+from ..commands.common import Output, err_console, handle_errors, out_console, values
 from ..errors import ConfigError
 from ..output import is_object_storage
 
@@ -63,7 +62,7 @@ def show_command(outdir: str, plot_file: Path | None) -> None:
         summary = summarize(alerts, plot=plot_file is not None, on_progress=on_progress)
     tables = sections(summary)
     from rich.text import Text  # labels are text, never markup: a class "[x]" stays "[x]"
-    out = Console(highlight=False)
+    out = out_console()
     for section in tables:
         if section.header == ("column", "type"):
             out.print(Text.assemble((f"{section.title}: ", "bold"),
