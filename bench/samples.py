@@ -19,7 +19,7 @@ import fastavro
 
 from finkdl.avrobin import long_bytes
 from finkdl.local import generator
-from finkdl.schema import Schema, parse_schema
+from finkdl.schema import Schema, parse_schema, without_fastavro_keys
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fink"
 LSST_ALERTS = DATA / "lsst" / "alerts-lsst-2026-03.avro"
@@ -61,19 +61,10 @@ def lsst_values(n: int) -> tuple[dict, Iterator[bytes]]:
     base = records[0]["diaSourceId"]
     copies = (b"\x00" + long_bytes(base + i) + tail
               for i, tail in zip(range(n), itertools.cycle(tails)))
-    return _plain(schema), copies
+    return without_fastavro_keys(schema), copies
 
 
 def prepared(case: str, n: int) -> tuple[Schema, list[bytes]]:
     """A case's schema, parsed as finkdl parses a topic's, and its values in memory."""
     schema, values = schema_and_values(case, n)
     return parse_schema(json.dumps(schema), case), list(values)
-
-
-def _plain(schema: dict) -> dict:
-    """A schema fastavro parsed, without the keys it adds (``__fastavro_parsed``, ...)."""
-    if isinstance(schema, dict):
-        return {k: _plain(v) for k, v in schema.items() if not k.startswith("__")}
-    if isinstance(schema, list):
-        return [_plain(v) for v in schema]
-    return schema

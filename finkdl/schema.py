@@ -48,6 +48,16 @@ def parse_schema(text: str | bytes, origin: str) -> Schema:
     return Schema(text=text, avro=avro, parsed=parsed)
 
 
+def without_fastavro_keys(avro: Any) -> Any:
+    """A schema as Avro writes it: Fink publishes the form fastavro parsed, with its own
+    ``__fastavro_parsed`` and ``__named_schemas`` (every named record again) among the fields."""
+    if isinstance(avro, dict):
+        return {k: without_fastavro_keys(v) for k, v in avro.items() if not k.startswith("__")}
+    if isinstance(avro, list):
+        return [without_fastavro_keys(v) for v in avro]
+    return avro
+
+
 def looks_like_schema(key: bytes | None) -> bool:
     """True when a message key is a JSON Avro record schema (Fink livestream style)."""
     if not key or not key.lstrip().startswith(b"{"):

@@ -9,6 +9,7 @@ import configparser
 import fnmatch
 import io
 import itertools
+import json
 from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from finkdl.errors import ConfigError
 from finkdl.local import demo, replicas
+from finkdl.schema import without_fastavro_keys
 from conftest import run_finkdl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,3 +166,24 @@ def test_the_demo_s_folder_has_cutouts_and_light_curves_of_its_example_object(tm
     assert curve.returncode == 0, curve.stdout + curve.stderr
     assert "upper limit" in curve.stdout and "from 53 alerts" in curve.stdout
     assert (tmp_path / "curve.png").stat().st_size > 10_000
+
+
+def test_the_published_schema_is_printed_without_fastavros_own_keys():
+    """Fink publishes the schema fastavro parsed (``__fastavro_parsed``, and ``__named_schemas``
+    repeating every record): ``finkdl schema`` prints the Avro schema alone, the same fields."""
+    published = replicas.schema()
+    assert "__named_schemas" in published
+    plain = without_fastavro_keys(published)
+    assert "__" not in json.dumps(list(_keys(plain)))
+    assert [f["name"] for f in plain["fields"]] == [f["name"] for f in published["fields"]]
+    fastavro.parse_schema(plain)
+
+
+def _keys(avro):
+    if isinstance(avro, dict):
+        for k, v in avro.items():
+            yield k
+            yield from _keys(v)
+    elif isinstance(avro, list):
+        for v in avro:
+            yield from _keys(v)

@@ -16,6 +16,7 @@ from ..errors import ConfigError, ExitCode
 from ..folder import read_folder_schema
 from ..merge import ADDED, CONFLICT, REMOVED, RULES, merge_schemas
 from ..plan import find_schema, topic_offsets
+from ..schema import without_fastavro_keys
 from ..output import is_object_storage, location, open_storage
 from ..verify import IdCheck, verify
 from .common import Output, connection_options, err_console, handle_errors, out_console
@@ -106,7 +107,7 @@ def schema_command(topic: str, servers: str | None, group_id: str | None, survey
     with --diff how it differs from OTHER's."""
     conn, _ = resolve_connection(servers, group_id or "finkdl-schema", survey, ca_file=ca_file)
     schema, source = find_schema(conn, topic, timeout)
-    text = json.dumps(schema.avro, indent=2)
+    text = json.dumps(without_fastavro_keys(schema.avro), indent=2)
     if output:
         output.write_text(text + "\n")
         err_console.print(f"schema of {topic} (from {source}) written to {output}")
