@@ -160,6 +160,7 @@ def test_the_demo_s_folder_has_cutouts_and_light_curves_of_its_example_object(tm
     name = demo.example_object()
     cut = run_finkdl("cutouts", str(out), "--object", name, "--out", str(tmp_path / "stamps"), cwd=tmp_path)
     assert cut.returncode == 0, cut.stdout + cut.stderr
+    assert "3 stamps of 1 alert written" in cut.stderr and "the other 52 of the 53 alerts" in cut.stderr
     assert sorted(p.name for p in (tmp_path / "stamps").iterdir()) == [
         f"{name}_3367418864115015002_{kind}.fits" for kind in ("difference", "science", "template")]
     curve = run_finkdl("lightcurve", str(out), name, "--out", str(tmp_path / "curve.png"), cwd=tmp_path)

@@ -121,12 +121,13 @@ def cutouts_command(outdir: str, ids: tuple[str, ...], objects: tuple[str, ...],
     from .stamps import find_stamps, write_stamps
     alerts = open_alerts(outdir)
     _note_ignored(alerts)
-    stamps = find_stamps(alerts, ids=ids, objects=objects)
+    stamps, found = find_stamps(alerts, ids=ids, objects=objects)
     for path in write_stamps(stamps, out, fmt, stretch):
         click.echo(path)
     n = len({s.alert_id for s in stamps})
+    bare = f" (the other {found - n} of the {found} alerts found carry none)" if found > n else ""
     err_console.print(escape(f"{len(stamps)} stamps of {n} alert{'s' if n != 1 else ''} "
-                             f"written to {out}"))
+                             f"written to {out}{bare}"))
 
 
 @click.command("lightcurve")

@@ -65,9 +65,11 @@ def alert_columns(alerts: Alerts) -> dict[str, str]:
     return columns
 
 
-def find_stamps(alerts: Alerts, ids: list[str] = (), objects: list[str] = ()) -> list[Stamp]:
-    """The stamps of alerts ``ids`` or of every alert of ``objects``; NotFoundError naming
-    what is missing when any is, before anything is written."""
+def find_stamps(alerts: Alerts, ids: list[str] = (), objects: list[str] = ()
+                ) -> tuple[list[Stamp], int]:
+    """The stamps of alerts ``ids`` or of every alert of ``objects``, and how many alerts were
+    found (most of an object's alerts carry no stamps: Fink keeps those of its latest);
+    NotFoundError naming what is missing when any is, before anything is written."""
     kinds = stamp_columns(alerts)
     if not kinds:
         raise NotFoundError(f"{alerts.outdir} holds no cutouts" + (
@@ -97,7 +99,7 @@ def find_stamps(alerts: Alerts, ids: list[str] = (), objects: list[str] = ()) ->
     if bare:
         raise NotFoundError(f"{'objects' if objects else 'alerts'} {', '.join(bare)} "
                             f"{'have' if len(bare) > 1 else 'has'} no cutouts (their stamps are null)")
-    return stamps
+    return stamps, rows.num_rows
 
 
 def stamps_of(rows: pa.Table, alerts: Alerts, kinds: dict[str, str]) -> list[Stamp]:
