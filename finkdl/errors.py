@@ -46,6 +46,13 @@ class ConfigError(FinkdlError):
     exit_code = ExitCode.USAGE
 
 
+def not_a_download(where: str) -> ConfigError:
+    """The error of a folder (or prefix) holding nothing finkdl downloaded: an empty one, a
+    mistyped path, another tool's output; every command reading a download says it alike."""
+    return ConfigError(f"{where} holds no alerts downloaded by finkdl",
+                       hint="give the --outdir of a `finkdl download`")
+
+
 class BrokerError(FinkdlError):
     """The Kafka servers cannot be reached or answered with an error."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import fastavro
 import pyarrow.parquet as pq
 
-from .errors import ConfigError
+from .errors import not_a_download
 from .folder import read_folder_schema
 from .naming import QUARANTINE_DIR, by_range
 from .output import open_storage
@@ -86,8 +86,7 @@ def verify(outdir: str | Path) -> VerifyReport:
     storage = open_storage(outdir)
     files = storage.files()
     if not files and read_folder_schema(storage) is None:
-        raise ConfigError(f"{storage.url} holds no alerts downloaded by finkdl",
-                          hint="give the --outdir of a `finkdl download`")
+        raise not_a_download(storage.url)
     by_partition: dict[tuple[str, int], list[DataFile]] = defaultdict(list)
     for f in files:
         by_partition[(f.range.topic, f.range.partition)].append(f)

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from ..errors import ConfigError, NotFoundError
+from ..errors import ConfigError, NotFoundError, not_a_download
 from ..folder import data_files, read_folder_schema
 from ..naming import parse_file_name
 from ..partitioning import column
@@ -117,8 +117,7 @@ def open_alerts(where: str | Path) -> Alerts:
         if files:
             raise ConfigError(f"{outdir} holds Avro files (--format avro); finkdl reads Parquet "
                               "folders here", hint="download again with --format parquet")
-        raise ConfigError(f"{outdir} holds no alerts downloaded by finkdl",
-                          hint="give the --outdir of a `finkdl download`")
+        raise not_a_download(outdir)
     stored = read_folder_schema(storage)
     hive = ds.HivePartitioning.discover(segment_encoding="uri")  # finkclass=SN%20candidate
     filesystem, parquet, base = storage.arrow_dataset_source(
