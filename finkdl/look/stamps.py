@@ -68,7 +68,7 @@ def alert_columns(alerts: Alerts) -> dict[str, str]:
 def find_stamps(alerts: Alerts, ids: list[str] = (), objects: list[str] = ()
                 ) -> tuple[list[Stamp], int]:
     """The stamps of alerts ``ids`` or of every alert of ``objects``, and how many alerts were
-    found (most of an object's alerts carry no stamps: Fink keeps those of its latest);
+    found (an alert may carry none, as the demo's copies of an object's earlier alerts);
     NotFoundError naming what is missing when any is, before anything is written."""
     kinds = stamp_columns(alerts)
     if not kinds:
